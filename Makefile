@@ -1,0 +1,43 @@
+# IMS entry points. Every target creates .venv and installs the pinned dependencies when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: help install run test bench bundle migrate relay clean
+
+help:
+	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
+	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
+	@echo "make bench    seed 100k items and print performance figures"
+	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
+	@echo "make migrate  apply migrations to DATABASE_URL"
+	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m gateway
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bundle: $(STAMP)
+	$(BIN)/python -m gateway.bundle
+
+migrate: $(STAMP)
+	$(BIN)/python -m shared.migrate
+
+relay: $(STAMP)
+	$(BIN)/python -c "from shared import events; print('published', events.relay())"
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,11 @@
+"""GET /alerts — low-stock alerts, newest first."""
+
+from shared.http import Request, handler
+from shared.models import AlertPage, AlertQuery
+from shared.services import ledger
+
+
+@handler("GET", auth="manager", query=AlertQuery, response=AlertPage)
+def main(req: Request):
+    """List alerts; `acknowledged=false` for the ones nobody has seen to."""
+    return ledger.alerts(req.params)

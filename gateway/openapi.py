@@ -1,0 +1,201 @@
+"""The OpenAPI 3.1 document, derived from project.yml routes and each function's `main.spec`.
+
+Nothing here is written by hand per route: a new function appears in the document as soon as it is
+listed in project.yml, with the body, query and response models it declared in `shared.http.handler`.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from gateway.manifest import Function, Main
+
+REF = "#/components/schemas/{model}"
+BASE = "/api/v1"
+
+_ERRORS = {
+    401: "Missing, invalid or expired access token",
+    403: "The caller's role may not do this",
+    404: "No such resource",
+    409: "Conflicts with the current state (duplicate, insufficient stock…)",
+    422: "The request is not valid",
+}
+
+_PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}
+
+DOCS_HTML = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>IMS API</title>
+  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});
+  </script>
+</body>
+</html>
+"""
+
+
+def _list_item(annotation: Any) -> Any:
+    """X for list[X] (or Sequence[X]); None for anything else."""
+    if typing.get_origin(annotation) in (list, collections.abc.Sequence):
+        args = typing.get_args(annotation)
+        return args[0] if args else None
+    return None
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+class _Schemas:
+    """Collects every model first so pydantic names them once, consistently, across the document."""
+
+    def __init__(self, specs: list[Any]) -> None:
+        wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
+        for spec in specs:
+            for model, mode in ((spec.body, "validation"), (spec.query, "validation"),
+                                (spec.response, "serialization"),
+                                (_list_item(spec.response), "serialization")):
+                if _is_model(model) and (model, mode) not in wanted:
+                    wanted.append((model, mode))
+        refs, top = models_json_schema(wanted, ref_template=REF) if wanted else ({}, {})
+        self.refs: dict[tuple[type[BaseModel], str], dict[str, Any]] = dict(refs)
+        self.components: dict[str, Any] = dict(top.get("$defs", {}))
+
+    def of(self, annotation: Any, mode: JsonSchemaMode) -> dict[str, Any]:
+        if _is_model(annotation):
+            return self.refs[(annotation, mode)]
+        item = _list_item(annotation)
+        if item is not None:
+            return {"type": "array", "items": self.of(item, mode)}
+        schema = TypeAdapter(annotation).json_schema(mode=mode, ref_template=REF)
+        self.components.update(schema.pop("$defs", {}))
+        return schema
+
+    def properties(self, model: type[BaseModel]) -> tuple[dict[str, Any], list[str]]:
+        name = self.refs[(model, "validation")]["$ref"].rsplit("/", 1)[-1]
+        schema = self.components[name]
+        return schema.get("properties", {}), schema.get("required", [])
+
+
+def _parameters(function: Function, spec: Any, schemas: _Schemas) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    if function.route and "{id}" in function.route:
+        params.append({"name": "id", "in": "path", "required": True,
+                       "schema": {"type": "integer", "minimum": 1}})
+    if spec is not None and spec.query is not None:
+        properties, required = schemas.properties(spec.query)
+        for name, schema in properties.items():
+            schema = dict(schema)
+            param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+            if "description" in schema:
+                param["description"] = schema.pop("description")
+            schema.pop("title", None)
+            param["schema"] = schema
+            params.append(param)
+    return params
+
+
+def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": f"{function.package}_{function.name}".replace("-", "_"),
+        "tags": [function.package],
+        "summary": (spec.summary.splitlines()[0] if spec is not None and spec.summary else function.qualified),
+        "x-ims-function": function.qualified,
+        "x-ims-auth": function.auth,
+    }
+    if spec is not None and spec.summary and "\n" in spec.summary:
+        op["description"] = spec.summary
+    params = _parameters(function, spec, schemas)
+    if params:
+        op["parameters"] = params
+    if spec is not None and spec.body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": schemas.of(spec.body, "validation")}}}
+
+    responses: dict[str, Any] = {}
+    status = spec.status if spec is not None else 200
+    if spec is not None and spec.response is not None:
+        responses[str(status)] = {"description": "Success",
+                                  "content": {"application/json": {"schema": schemas.of(spec.response, "serialization")}}}
+    elif spec is not None and status == 200:
+        responses["200"] = {"description": "Success"}
+        responses["204"] = {"description": "No content"}
+    else:
+        responses[str(status)] = {"description": "Success"}
+
+    errors: list[int] = []
+    if function.auth != "public":
+        errors += [401, 403]
+        op["security"] = [{"bearerAuth": []}]
+    if "{id}" in (function.route or ""):
+        errors.append(404)
+    if function.method in ("POST", "PUT", "PATCH"):
+        errors.append(409)
+    if spec is not None and (spec.body is not None or spec.query is not None):
+        errors.append(422)
+    for code in errors:
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op["responses"] = responses
+    return op
+
+
+def build(functions: list[tuple[Function, Main]]) -> dict[str, Any]:
+    """The whole document for the given (web function, main) pairs."""
+    specs = {f.qualified: getattr(main, "spec", None) for f, main in functions}
+    schemas = _Schemas([s for s in specs.values() if s is not None])
+    paths: dict[str, dict[str, Any]] = {}
+    for function, _ in functions:
+        assert function.route is not None and function.method is not None
+        paths.setdefault(function.route, {})[function.method.lower()] = _operation(
+            function, specs[function.qualified], schemas)
+    tags = sorted({f.package for f, _ in functions})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "IMS — inventory management API", "version": "1.0.0"},
+        "servers": [{"url": BASE}],
+        "tags": [{"name": t} for t in tags],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {**dict(sorted(schemas.components.items())), "Problem": _PROBLEM},
+            "responses": {f"E{code}": {"description": text, "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                for code, text in _ERRORS.items()},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

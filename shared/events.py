@@ -1,0 +1,140 @@
+"""The outbox and its publisher to the Redis stream `ims:events`.
+
+Services write events into the `events` table in the transaction of the change (`emit`); after
+commit they are published (`publish`). Publishing is exactly once per event id: a Lua script adds
+the stream entry only if the event's marker key is new. If Redis is down the write still succeeds;
+`relay()` (scheduled `ops/relay`, and the gateway at start-up) publishes what was missed, in order.
+redis is imported here lazily, so a function that publishes nothing never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Iterable
+
+from shared import db, settings
+
+log = logging.getLogger("ims.events")
+
+STREAM = "ims:events"
+MARKER_TTL = 7 * 24 * 3600
+_BACKOFF = 5.0  # seconds to leave Redis alone after a failure; the relay catches up
+
+_PUBLISH_LUA = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[6]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                    'event_id', ARGV[2], 'event', ARGV[3], 'data', ARGV[4], 'ts', ARGV[5])
+end
+return false
+"""
+
+_INSERT = ("INSERT INTO events (type, data) VALUES (:type, CAST(:data AS jsonb)) "
+           "RETURNING id, type, data, created_at")
+_UNPUBLISHED = ("SELECT id, type, data, created_at FROM events WHERE published_at IS NULL "
+                "ORDER BY id LIMIT :n")
+_MARK = "UPDATE events SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
+_PRUNE = "DELETE FROM events WHERE published_at < now() - interval '30 days'"
+_RELAY_LOCK = 0x1A5_0002
+
+_client: Any = None
+_script: Any = None
+_lock = threading.Lock()
+_down_until = 0.0
+
+
+def redis_client() -> Any:
+    global _client, _script
+    if _client is None:
+        with _lock:
+            if _client is None:
+                import redis
+
+                client = redis.Redis.from_url(settings.get().redis_url, socket_timeout=2,
+                                              socket_connect_timeout=1, health_check_interval=30)
+                _script = client.register_script(_PUBLISH_LUA)
+                _client = client
+    return _client
+
+
+def emit(conn: db.Conn, type_: str, data: dict[str, Any]) -> None:
+    """Write one event into the outbox on `conn`; it is published after the commit."""
+    from shared.http import dumps
+
+    row = conn.one(_INSERT, type=type_, data=dumps(data))
+    publish_after_commit([row] if row else [])
+
+
+def publish_after_commit(rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.after_commit(lambda: publish(rows, quiet=True))
+
+
+def _ts(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
+
+
+def _args(row: dict[str, Any], maxlen: int) -> list[Any]:
+    data = row["data"] if isinstance(row["data"], str) else json.dumps(row["data"], default=str)
+    return [maxlen, row["id"], row["type"], data, _ts(row["created_at"]), MARKER_TTL]
+
+
+def _keys(row: dict[str, Any]) -> list[str]:
+    return [STREAM, f"ims:published:{row['id']}"]
+
+
+def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
+    """Add events to the stream (skipping any already there); return how many were added.
+
+    With quiet=True (after a commit) a Redis failure is logged and swallowed: the relay will
+    publish later. The relay itself calls with quiet=False and stops at the first failure.
+    """
+    global _down_until
+    rows = list(rows)
+    if not rows or (quiet and time.monotonic() < _down_until):
+        return 0
+    maxlen = settings.get().stream_maxlen
+    try:
+        client = redis_client()
+        if len(rows) == 1:
+            added = [_script(keys=_keys(rows[0]), args=_args(rows[0], maxlen))]
+        else:
+            pipe = client.pipeline(transaction=False)
+            for row in rows:
+                _script(keys=_keys(row), args=_args(row, maxlen), client=pipe)
+            added = pipe.execute()
+    except Exception as exc:
+        _down_until = time.monotonic() + _BACKOFF
+        if not quiet:
+            raise
+        log.warning("events %s not published (%s); the relay will publish them",
+                    [r["id"] for r in rows], exc.__class__.__name__)
+        return 0
+    _down_until = 0.0
+    return sum(1 for a in added if a)
+
+
+def relay(batch: int = 500) -> int:
+    """Publish, in id order, every event not yet marked published; return how many were added.
+
+    Only one relay runs at a time (advisory lock). Raises if Redis is unreachable.
+    """
+    total = 0
+    with db.connection() as conn:
+        if not conn.one("SELECT pg_try_advisory_lock(:k) AS ok", k=_RELAY_LOCK)["ok"]:
+            return 0
+        try:
+            while True:
+                rows = conn.query(_UNPUBLISHED, n=batch)
+                if not rows:
+                    break
+                total += publish(rows)
+                conn.execute(_MARK, ids=[r["id"] for r in rows])
+                if len(rows) < batch:
+                    break
+            conn.execute(_PRUNE)
+        finally:
+            conn.one("SELECT pg_advisory_unlock(:k) AS ok", k=_RELAY_LOCK)
+    return total

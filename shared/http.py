@@ -1,0 +1,252 @@
+"""The HTTP boundary: platform event -> Request, handler result -> response, errors -> problem+json.
+
+Every function is `main = handler(...)(fn)`: the decorator parses the OpenWhisk `web: raw` event
+(or DigitalOcean's `http` form), authenticates, validates the query string and body with pydantic,
+runs `fn(request)` and serializes what it returns. Nothing else in the code base reads raw args.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import decimal
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl
+
+from shared import errors
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from shared.auth import Principal
+
+log = logging.getLogger("ims")
+
+MAX_BODY = 1 << 20
+AUTH_LEVELS = ("public", "staff", "manager")
+_TEXTUAL = ("text/", "application/x-www-form-urlencoded")
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw_query: str
+    body: bytes
+    request_id: str
+    user: Principal | None = None
+    id: int = 0  # the `{id}` of the route, taken from the path
+    data: Any = None  # the validated body model
+    params: Any = None  # the validated query model
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def principal(self) -> Principal:
+        assert self.user is not None, "handler declared auth='public'"
+        return self.user
+
+
+@dataclass(slots=True)
+class Response:
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What a function declares about itself; the gateway's OpenAPI document is built from it."""
+
+    method: str
+    auth: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    summary: str
+    path_id: bool
+
+
+# --- event parsing -----------------------------------------------------------------------------
+
+def _decode_body(raw: Any, content_type: str, is_base64: bool | None) -> bytes:
+    if raw is None or raw == "":
+        return b""
+    if isinstance(raw, (dict, list)):  # some invokers hand over an already-parsed JSON body
+        return json.dumps(raw).encode()
+    text = str(raw)
+    if is_base64 is None:
+        # OpenWhisk `web: raw` base64-encodes binary and JSON bodies and passes text as is;
+        # a JSON document never starts with a base64 character, so the attempt is unambiguous.
+        is_base64 = not content_type.startswith(_TEXTUAL) and not text.lstrip().startswith(("{", "["))
+    if is_base64:
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return text.encode()
+
+
+def parse_event(args: dict[str, Any]) -> Request:
+    """Build a Request from either `http: {...}` (DigitalOcean) or the `__ow_*` keys (OpenWhisk)."""
+    http = args.get("http")
+    if isinstance(http, dict):
+        method, headers, path = http.get("method"), http.get("headers"), http.get("path")
+        query, raw_body, b64 = http.get("queryString"), http.get("body"), http.get("isBase64Encoded")
+    else:
+        method, headers, path = args.get("__ow_method"), args.get("__ow_headers"), args.get("__ow_path")
+        query, raw_body, b64 = args.get("__ow_query"), args.get("__ow_body"), None
+    headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    body = _decode_body(raw_body, headers.get("content-type", "").lower(), b64)
+    if len(body) > MAX_BODY:
+        raise errors.PayloadTooLarge(f"The body may be at most {MAX_BODY} bytes.")
+    request_id = headers.get("x-request-id") or os.environ.get("__OW_ACTIVATION_ID") or uuid.uuid4().hex
+    return Request(
+        method=str(method or "get").upper(),
+        path=str(path or ""),
+        headers=headers,
+        raw_query=str(query or ""),
+        body=body,
+        request_id=request_id[:64],
+    )
+
+
+def _path_id(path: str) -> int:
+    part = path.strip("/")
+    if not part.isdigit() or len(part) > 18:
+        raise errors.NotFound("No such resource.")
+    return int(part)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+def _validation_errors(exc: Any, where: str) -> errors.ValidationFailed:
+    # Keep only loc/msg/type: pydantic's `input` and `ctx` may echo secrets or internals.
+    items = [{"loc": [where, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return errors.ValidationFailed(items)
+
+
+def _validate_query(model: type[BaseModel], raw: str) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(dict(parse_qsl(raw, keep_blank_values=True)))
+    except ValidationError as exc:
+        raise _validation_errors(exc, "query") from None
+
+
+def _validate_body(model: type[BaseModel], body: bytes) -> Any:
+    from pydantic import ValidationError
+
+    if not body.strip():
+        raise errors.ValidationFailed([{"loc": ["body"], "msg": "A JSON body is required", "type": "missing"}])
+    try:
+        return model.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise _validation_errors(exc, "body") from None
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+def respond(result: Any, status: int, request_id: str) -> dict[str, Any]:
+    res = result if isinstance(result, Response) else Response(result, status)
+    headers = {"X-Request-Id": request_id, **res.headers}
+    if res.body is None:
+        return {"statusCode": 204 if res.status == 200 else res.status, "headers": headers, "body": ""}
+    if isinstance(res.body, str):
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return {"statusCode": res.status, "headers": headers, "body": res.body}
+    headers.setdefault("Content-Type", "application/json")
+    return {"statusCode": res.status, "headers": headers, "body": dumps(res.body)}
+
+
+def problem(exc: errors.HTTPError, request_id: str) -> dict[str, Any]:
+    body = {
+        "type": f"https://ims.dev/problems/{exc.code.replace('_', '-')}",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        "request_id": request_id,
+        **exc.extra,
+    }
+    headers = {"Content-Type": "application/problem+json", "X-Request-Id": request_id, **exc.headers}
+    return {"statusCode": exc.status, "headers": headers, "body": dumps(body)}
+
+
+# --- the decorator -----------------------------------------------------------------------------
+
+def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
+            query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
+            path_id: bool = False) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
+    """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`."""
+    if auth not in AUTH_LEVELS:
+        raise ValueError(f"auth must be one of {AUTH_LEVELS}, not {auth!r}")
+    method = method.upper()
+
+    def wrap(fn: Callable[[Request], Any]) -> Callable[..., dict[str, Any]]:
+        # "<package>/<function>", from the file's folder: the same locally and once deployed.
+        name = "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
+
+        def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
+            request_id = "-"
+            try:
+                req = parse_event(args if isinstance(args, dict) else {})
+                request_id = req.request_id
+                if req.method != method:
+                    raise errors.MethodNotAllowed(f"Use {method}.", headers={"Allow": method})
+                if path_id:
+                    req.id = _path_id(req.path)
+                elif req.path.strip("/"):
+                    raise errors.NotFound("No such resource.")
+                if auth != "public":
+                    from shared import auth as _auth
+
+                    req.user = _auth.authenticate(req.header("authorization"), auth)
+                if query is not None:
+                    req.params = _validate_query(query, req.raw_query)
+                if body is not None:
+                    req.data = _validate_body(body, req.body)
+                if method == "POST" and req.user is not None and req.header("idempotency-key"):
+                    from shared.services import idempotency
+
+                    return idempotency.run(req, name, lambda: respond(fn(req), status, request_id))
+                return respond(fn(req), status, request_id)
+            except errors.HTTPError as exc:
+                return problem(exc, request_id)
+            except Exception:  # the one place a surprise becomes an opaque 500
+                log.exception("unhandled error in %s (request %s)", name, request_id)
+                return problem(errors.HTTPError("An unexpected error occurred; quote the request id."),
+                               request_id)
+
+        main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
+                         (fn.__doc__ or "").strip(), path_id)
+        main.__doc__ = fn.__doc__
+        return main
+
+    return wrap

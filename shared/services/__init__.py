@@ -1,0 +1,1 @@
+"""Business operations, one module per concern. Functions call exactly one of these."""

@@ -1,0 +1,284 @@
+"""Items and stock movements.
+
+A movement (restock, withdraw, count) is ONE statement: a conditional UPDATE … RETURNING feeding,
+in data-modifying CTEs, the ledger row, the edge-triggered alert (or its resolution) and the outbox
+events. It is atomic on its own, race-free under READ COMMITTED, one round trip as a prepared
+statement, and cannot oversell: the row is only updated while `quantity + delta >= 0`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import db, errors, events
+from shared.auth import Principal
+from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
+
+ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, unit, price, "
+             "low_stock_threshold, quantity < low_stock_threshold AS is_low_stock, version, "
+             "created_at, updated_at")
+EDITABLE = ("name", "sku", "description", "category_id", "location_id", "unit", "price",
+            "low_stock_threshold")
+
+_MOVE = f"""
+WITH moved AS (
+    UPDATE items SET quantity = quantity + :delta, version = version + 1, updated_at = now()
+    WHERE id = :id AND quantity + :delta >= 0
+    RETURNING {ITEM_COLS}, quantity - :delta AS quantity_before
+), ledger AS (
+    INSERT INTO inventory_logs (item_id, user_id, action, quantity_before, quantity_after, notes, request_id)
+    SELECT id, :user_id, :action, quantity_before, quantity, :notes, :request_id FROM moved
+), raised AS (
+    INSERT INTO alerts (item_id, quantity, threshold)
+    SELECT id, quantity, low_stock_threshold FROM moved WHERE :delta < 0 AND quantity < low_stock_threshold
+    ON CONFLICT (item_id) WHERE resolved_at IS NULL DO NOTHING
+    RETURNING id, item_id, quantity, threshold
+), resolved AS (
+    UPDATE alerts SET resolved_at = now() FROM moved
+    WHERE alerts.item_id = moved.id AND alerts.resolved_at IS NULL
+      AND moved.quantity >= moved.low_stock_threshold
+    RETURNING alerts.id
+), outbox AS (
+    INSERT INTO events (type, data)
+    SELECT 'stock_changed', jsonb_build_object(
+        'item_id', id, 'sku', sku, 'name', name, 'previous_quantity', quantity_before,
+        'quantity', quantity, 'delta', CAST(:delta AS integer), 'action', CAST(:action AS text),
+        'user', jsonb_build_object('id', CAST(:user_id AS bigint)),
+        'low_stock_threshold', low_stock_threshold, 'is_low_stock', is_low_stock, 'version', version)
+    FROM moved
+    UNION ALL
+    SELECT 'low_stock_alert', jsonb_build_object(
+        'alert_id', raised.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
+        'quantity', raised.quantity, 'threshold', raised.threshold, 'unit', moved.unit)
+    FROM raised, moved
+    UNION ALL
+    SELECT 'stock_recovered', jsonb_build_object(
+        'alert_id', resolved.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
+        'quantity', moved.quantity, 'threshold', moved.low_stock_threshold)
+    FROM resolved, moved
+    RETURNING id, type, data, created_at
+)
+SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events,
+       (SELECT quantity FROM items WHERE id = :id) AS available
+FROM (SELECT 1) AS one LEFT JOIN moved ON true"""
+
+_GET = f"SELECT {ITEM_COLS} FROM items WHERE id = :id"
+_LOCK = f"SELECT {ITEM_COLS} FROM items WHERE id = :id FOR UPDATE"
+_INSERT = f"""
+INSERT INTO items (name, sku, description, category_id, location_id, quantity, unit, price, low_stock_threshold)
+VALUES (:name, :sku, :description, :category_id, :location_id, :quantity, :unit, :price, :low_stock_threshold)
+ON CONFLICT (lower(sku)) DO NOTHING
+RETURNING {ITEM_COLS}"""
+_DELETE = f"DELETE FROM items WHERE id = :id RETURNING {ITEM_COLS}"
+_LOG = """
+INSERT INTO inventory_logs (item_id, user_id, action, quantity_before, quantity_after, notes, request_id)
+VALUES (:item_id, :user_id, :action, :before, :after, :notes, :request_id)"""
+_RAISE = """
+INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, :quantity, :threshold)
+ON CONFLICT (item_id) WHERE resolved_at IS NULL DO NOTHING RETURNING id"""
+_RESOLVE = "UPDATE alerts SET resolved_at = now() WHERE item_id = :id AND resolved_at IS NULL RETURNING id"
+_SKU_TAKEN = "SELECT 1 AS taken FROM items WHERE lower(sku) = lower(:sku) AND id <> :id"
+
+_SORTS = {"name": "lower(name)", "sku": "lower(sku)", "quantity": "quantity", "price": "price",
+          "updated_at": "updated_at", "created_at": "created_at"}
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("quantity_before", "events", "available"):
+        row.pop(key, None)
+    return row
+
+
+def _who(user: Principal) -> dict[str, Any]:
+    return {"id": user.id}
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+def get(item_id: int) -> dict[str, Any]:
+    item = db.one(_GET, id=item_id)
+    if item is None:
+        raise errors.NotFound(f"Item {item_id} does not exist.")
+    return item
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(q: ItemQuery) -> dict[str, Any]:
+    where, params = [], {}
+    if q.search:
+        if len(q.search) >= 3:  # the trigram index narrows; LIKE re-checks
+            where.append("ims_trigrams(lower(name) || ' ' || lower(sku)) @> ims_trigrams(lower(:search))")
+            params["search"] = q.search
+        where.append("(lower(name) LIKE :pattern OR lower(sku) LIKE :pattern)")
+        params["pattern"] = _like(q.search)
+    for field, clause in (("category_id", "category_id = :category_id"),
+                          ("location_id", "location_id = :location_id"),
+                          ("min_quantity", "quantity >= :min_quantity"),
+                          ("max_quantity", "quantity <= :max_quantity")):
+        if getattr(q, field) is not None:
+            where.append(clause)
+            params[field] = getattr(q, field)
+    if q.below_threshold is not None:
+        where.append("quantity < low_stock_threshold" if q.below_threshold else "quantity >= low_stock_threshold")
+    cond = " AND ".join(where) or "true"
+    direction = "DESC" if q.order == "desc" else "ASC"
+    nulls = " NULLS LAST" if q.sort_by == "price" else ""
+    order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
+    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                    limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
+    total = db.one(f"SELECT count(*) AS n FROM items WHERE {cond}", **params)["n"]
+    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
+
+
+# --- stock movements ----------------------------------------------------------------------------
+
+def move(item_id: int, delta: int, action: str, user: Principal, notes: str | None,
+         request_id: str) -> dict[str, Any]:
+    row = db.one(_MOVE, id=item_id, delta=delta, action=action, user_id=user.id, notes=notes,
+                 request_id=request_id)
+    assert row is not None
+    if row["id"] is None:
+        if row["available"] is None:
+            raise errors.NotFound(f"Item {item_id} does not exist.")
+        raise errors.Conflict(f"Only {row['available']} in stock.", code="insufficient_stock",
+                              available=row["available"], requested=-delta)
+    events.publish_after_commit(row["events"] or [])
+    return _public(row)
+
+
+def restock(item_id: int, quantity: int, user: Principal, notes: str | None, request_id: str) -> dict[str, Any]:
+    return move(item_id, quantity, "restock", user, notes, request_id)
+
+
+def withdraw(item_id: int, quantity: int, user: Principal, notes: str | None, request_id: str) -> dict[str, Any]:
+    return move(item_id, -quantity, "withdraw", user, notes, request_id)
+
+
+# --- edits --------------------------------------------------------------------------------------
+
+def _check_version(item: dict[str, Any], if_match: str | None) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
+    if str(item["version"]) not in wanted:
+        raise errors.PreconditionFailed(
+            f"The item changed meanwhile (version {item['version']}); reload and retry.",
+            code="version_mismatch", current_version=item["version"])
+
+
+def _foreign_key_error(exc: Exception) -> errors.ValidationFailed:
+    constraint = exc.args[0].get("n", "") if exc.args and isinstance(exc.args[0], dict) else ""
+    field = "category_id" if "category" in constraint else "location_id"
+    return errors.ValidationFailed([{"loc": ["body", field], "msg": "No such " + field.removesuffix("_id"),
+                                     "type": "foreign_key"}])
+
+
+def _sync_alert(conn: db.Conn, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Raise or resolve the item's alert after an edit changed quantity or threshold."""
+    became_low = after["is_low_stock"] and (not before["is_low_stock"] or after["quantity"] < before["quantity"])
+    if became_low:
+        raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
+        if raised:
+            events.emit(conn, "low_stock_alert", {
+                "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
+                "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})
+    elif not after["is_low_stock"]:
+        for resolved in conn.query(_RESOLVE, id=after["id"]):
+            events.emit(conn, "stock_recovered", {
+                "alert_id": resolved["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
+                "quantity": after["quantity"], "threshold": after["low_stock_threshold"]})
+
+
+def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]:
+    import pg8000.exceptions
+
+    try:
+        with db.transaction() as conn:
+            item = conn.one(_INSERT, **data.model_dump())
+            if item is None:
+                raise errors.Conflict(f"SKU {data.sku!r} is already taken.", code="sku_taken")
+            conn.execute(_LOG, item_id=item["id"], user_id=user.id, action="create", before=0,
+                         after=item["quantity"], notes=None, request_id=request_id)
+            events.emit(conn, "item_created", {"item": item, "user": _who(user)})
+            return item
+    except pg8000.exceptions.DatabaseError as exc:
+        if db.sqlstate(exc) == "23503":
+            raise _foreign_key_error(exc) from None
+        raise
+
+
+def update(item_id: int, changes: dict[str, Any], user: Principal, if_match: str | None,
+           request_id: str) -> dict[str, Any]:
+    """Apply `changes` (column -> value; `quantity` is a count) in one transaction."""
+    import pg8000.exceptions
+
+    if not changes:
+        raise errors.ValidationFailed([{"loc": ["body"], "msg": "Nothing to change", "type": "empty"}])
+    try:
+        with db.transaction() as conn:
+            before = conn.one(_LOCK, id=item_id)
+            if before is None:
+                raise errors.NotFound(f"Item {item_id} does not exist.")
+            _check_version(before, if_match)
+            if "sku" in changes and conn.one(_SKU_TAKEN, sku=changes["sku"], id=item_id):
+                raise errors.Conflict(f"SKU {changes['sku']!r} is already taken.", code="sku_taken")
+            columns = [c for c in (*EDITABLE, "quantity") if c in changes]
+            sets = ", ".join(f"{c} = :{c}" for c in columns)
+            after = conn.one(f"UPDATE items SET {sets}, version = version + 1, updated_at = now() "
+                             f"WHERE id = :id RETURNING {ITEM_COLS}", id=item_id, **{c: changes[c] for c in columns})
+            assert after is not None
+            fields = [c for c in columns if c != "quantity" and before[c] != after[c]]
+            if fields:
+                conn.execute(_LOG, item_id=item_id, user_id=user.id, action="update", before=before["quantity"],
+                             after=before["quantity"], notes="changed: " + ", ".join(fields), request_id=request_id)
+            if after["quantity"] != before["quantity"]:
+                conn.execute(_LOG, item_id=item_id, user_id=user.id, action="count", before=before["quantity"],
+                             after=after["quantity"], notes=None, request_id=request_id)
+                events.emit(conn, "stock_changed", {
+                    "item_id": item_id, "sku": after["sku"], "name": after["name"],
+                    "previous_quantity": before["quantity"], "quantity": after["quantity"],
+                    "delta": after["quantity"] - before["quantity"], "action": "count", "user": _who(user),
+                    "low_stock_threshold": after["low_stock_threshold"], "is_low_stock": after["is_low_stock"],
+                    "version": after["version"]})
+            events.emit(conn, "item_updated", {"item": after, "changed": columns, "user": _who(user)})
+            _sync_alert(conn, before, after)
+            return after
+    except pg8000.exceptions.DatabaseError as exc:
+        if db.sqlstate(exc) == "23503":
+            raise _foreign_key_error(exc) from None
+        raise
+
+
+def replace(item_id: int, data: ItemReplace, user: Principal, if_match: str | None, request_id: str) -> dict[str, Any]:
+    changes = data.model_dump(include=set(EDITABLE))
+    if data.quantity is not None:
+        changes["quantity"] = data.quantity
+    return update(item_id, changes, user, if_match, request_id)
+
+
+def patch(item_id: int, data: ItemPatch, user: Principal, if_match: str | None, request_id: str) -> dict[str, Any]:
+    sent = data.model_fields_set
+    if not user.is_manager and sent - {"quantity"}:
+        raise errors.Forbidden("Staff may only change an item's quantity (a count).", code="staff_count_only")
+    not_null = {"name", "sku", "unit", "quantity", "low_stock_threshold"}
+    for field in sent & not_null:
+        if getattr(data, field) is None:
+            raise errors.ValidationFailed([{"loc": ["body", field], "msg": "May not be null", "type": "null"}])
+    return update(item_id, {f: getattr(data, f) for f in sent}, user, if_match, request_id)
+
+
+def delete(item_id: int, user: Principal, if_match: str | None, request_id: str) -> None:
+    with db.transaction() as conn:
+        before = conn.one(_LOCK, id=item_id)
+        if before is None:
+            raise errors.NotFound(f"Item {item_id} does not exist.")
+        _check_version(before, if_match)
+        conn.one(_DELETE, id=item_id)
+        conn.execute(_LOG, item_id=item_id, user_id=user.id, action="delete", before=before["quantity"],
+                     after=0, notes=None, request_id=request_id)
+        events.emit(conn, "item_deleted", {"item_id": item_id, "sku": before["sku"], "name": before["name"],
+                                           "user": _who(user)})

@@ -1,0 +1,68 @@
+"""Configuration from the environment, read once on first use; a missing key fails fast by name."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    jwt_secret: str
+    allow_self_registration: bool
+    stream_maxlen: int
+    db_pool_size: int
+    access_ttl: int = 3600
+    refresh_ttl: int = 7 * 24 * 3600
+
+
+def _env(name: str, default: str | None = None) -> str:
+    # The platform substitutes an unset ${VAR} in project.yml with "": treat that as unset.
+    value = os.environ.get(name) or default
+    if value is None:
+        raise ConfigError(f"{name} is not set; see README.md, 'Configuration'")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _load() -> Settings:
+    secret = _env("JWT_SECRET")
+    if len(secret) < 32:
+        raise ConfigError("JWT_SECRET must be at least 32 characters")
+    return Settings(
+        database_url=_env("DATABASE_URL"),
+        redis_url=_env("REDIS_URL"),
+        jwt_secret=secret,
+        allow_self_registration=_env("ALLOW_SELF_REGISTRATION", "true").lower() in ("1", "true", "yes", "on"),
+        stream_maxlen=_int("IMS_STREAM_MAXLEN", 100_000),
+        db_pool_size=_int("IMS_DB_POOL_SIZE", 8),
+    )
+
+
+_settings: Settings | None = None
+
+
+def get() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = _load()
+    return _settings
+
+
+def reset() -> None:
+    """Forget what was read (tests that change the environment)."""
+    global _settings
+    _settings = None
