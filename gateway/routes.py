@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 
-from shared import errors
-
 from gateway.manifest import Function
+from shared import errors
 
 BASE = "/api/v1"
 WEB = BASE + "/web/"

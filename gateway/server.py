@@ -22,11 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from shared import errors
-
 from gateway import events, manifest, openapi
 from gateway.manifest import Function
 from gateway.routes import Router
+from shared import errors
 
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
@@ -88,7 +87,7 @@ class Server(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,127 @@
+"""Test set-up: real PostgreSQL and Redis (embedded under .ims-test-data/ unless TEST_DATABASE_URL /
+TEST_REDIS_URL name others), a fresh `ims_test` database per session, and the real gateway on an
+ephemeral port. Layers: tests/shared (library), tests/functions (platform-shaped events),
+tests/gateway (HTTP), tests/api (the product through HTTP)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.client import Api  # noqa: E402
+
+TEST_DATA = Path(os.environ.get("IMS_TEST_DATA_DIR") or ROOT / ".ims-test-data")
+TEST_DB = "ims_test"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+def _fresh_database(url: str) -> str:
+    """Drop and create ims_test on the server behind `url`; return its URL."""
+    import pg8000.native
+
+    from shared.db import connect_args
+
+    admin = pg8000.native.Connection(**connect_args(url))
+    try:
+        admin.run(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        admin.run(f"CREATE DATABASE {TEST_DB}")
+    finally:
+        admin.close()
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{TEST_DB}"))
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    from gateway import local
+
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+        if os.environ.get(f"TEST_{name}"):
+            os.environ[name] = os.environ[f"TEST_{name}"]
+    started = local.start_services(TEST_DATA)
+    env = {"DATABASE_URL": _fresh_database(started.database_url), "REDIS_URL": started.redis_url,
+           "JWT_SECRET": JWT_SECRET, "ALLOW_SELF_REGISTRATION": "true"}
+    os.environ.update(env)
+
+    from shared import db, events, migrate, settings
+
+    settings.reset()
+    redis = events.redis_client()
+    for key in redis.scan_iter("ims:*", count=1000):
+        redis.delete(key)
+    migrate.migrate()
+    yield env
+    db.close_pool()
+    started.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(services: dict[str, str]) -> Iterator[str]:
+    from gateway.server import make_server
+
+    server = make_server("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def api(gateway: str) -> Iterator[Api]:
+    client = Api(gateway)
+    yield client
+    client.close()
+
+
+def unique(prefix: str = "x") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def manager(api: Api) -> dict:
+    """The first user ever registered: an active manager. {"user", "token", "refresh", "password"}."""
+    password = "manager-pass-1"
+    reg = api.post("/api/v1/auth/register", {"email": "boss@example.com", "password": password,
+                                             "full_name": "Boss"})
+    assert reg.status == 201, reg.text
+    assert reg.json()["role"] == "manager" and reg.json()["is_active"] is True
+    login = api.post("/api/v1/auth/login", {"email": "boss@example.com", "password": password}).json()
+    return {"user": login["user"], "token": login["access_token"], "refresh": login["refresh_token"],
+            "password": password}
+
+
+def make_user(api: Api, manager: dict, role: str = "staff") -> dict:
+    """A fresh active user created by the manager, logged in."""
+    email, password = f"{unique(role)}@example.com", "staff-pass-1"
+    created = api.post("/api/v1/users", {"email": email, "password": password, "full_name": role.title(),
+                                         "role": role}, token=manager["token"])
+    assert created.status == 201, created.text
+    login = api.post("/api/v1/auth/login", {"email": email, "password": password}).json()
+    return {"user": login["user"], "token": login["access_token"], "refresh": login["refresh_token"],
+            "password": password, "email": email}
+
+
+@pytest.fixture(scope="session")
+def staff(api: Api, manager: dict) -> dict:
+    return make_user(api, manager, "staff")
+
+
+@pytest.fixture
+def item(api: Api, manager: dict) -> dict:
+    """A fresh item with 100 in stock and a threshold of 10."""
+    res = api.post("/api/v1/items", {"name": unique("Widget"), "sku": unique("SKU"), "quantity": 100,
+                                     "price": "2.50", "low_stock_threshold": 10}, token=manager["token"])
+    assert res.status == 201, res.text
+    return res.json()
