@@ -102,12 +102,6 @@ def to_http(result: Any, request_id: str) -> tuple[int, Headers, bytes]:
     return status, headers, payload
 
 
-def failure(request_id: str) -> tuple[int, Headers, bytes]:
-    """An exception escaped main(): opaque 500, the details only in the log (by request id)."""
-    return to_http(problem(errors.HTTPError("An unexpected error occurred; quote the request id."),
-                           request_id), request_id)
-
-
 def error(exc: errors.HTTPError, request_id: str) -> tuple[int, Headers, bytes]:
     """A gateway-level refusal (404, 405, 413…) as problem+json, shaped like the functions' own."""
     return to_http(problem(exc, request_id), request_id)

@@ -157,3 +157,20 @@ def load_main(function: Function) -> Main:
                 raise ManifestError(f"{function.source} is expected to define main(args, context=None)")
             _loaded[function.source] = main
         return main
+
+
+def check_spec(function: Function, main: Main) -> None:
+    """The function's own declaration (shared.http.Spec) must agree with its project.yml entry."""
+    spec = getattr(main, "spec", None)
+    if spec is None or not function.is_http:
+        return
+    has_id = "{id}" in (function.route or "")
+    problems = []
+    if spec.method != function.method:
+        problems.append(f"method {spec.method} in code, {function.method} in project.yml")
+    if spec.auth != function.auth:
+        problems.append(f"auth {spec.auth!r} in code, {function.auth!r} in project.yml")
+    if spec.path_id != has_id:
+        problems.append(f"path_id={spec.path_id} in code, but the route is {function.route}")
+    if problems:
+        raise ManifestError(f"{function.qualified}: " + "; ".join(problems))

@@ -89,7 +89,7 @@ class _Schemas:
         wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
         for spec in specs:
             used: list[tuple[Any, JsonSchemaMode]] = [
-                (spec.body, "validation"), (spec.query, "validation"),
+                (spec.body, "validation"),
                 (spec.response, "serialization"), (_list_item(spec.response), "serialization")]
             for model, mode in used:
                 if _is_model(model) and (model, mode) not in wanted:
@@ -112,8 +112,9 @@ class _Schemas:
         return schema
 
     def properties(self, model: type[BaseModel]) -> tuple[dict[str, Any], list[str]]:
-        name = self.refs[(model, "validation")]["$ref"].rsplit("/", 1)[-1]
-        schema = self.components[name]
+        # A query model becomes parameters, not a component; only what its fields refer to is kept.
+        schema = model.model_json_schema(ref_template=REF)
+        self.components.update(schema.pop("$defs", {}))
         return schema.get("properties", {}), schema.get("required", [])
 
 

@@ -26,6 +26,7 @@ from gateway import events, manifest, openapi
 from gateway.manifest import Function
 from gateway.routes import Router
 from shared import errors
+from shared.http import problem
 
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
@@ -42,8 +43,6 @@ def invoke(function: Function, event: dict[str, Any]) -> dict[str, Any]:
         return manifest.load_main(function)(event)  # type: ignore[no-any-return]
     except Exception:
         log.exception("%s raised (request %s)", function.qualified, request_id)
-        from shared.http import problem
-
         return problem(errors.HTTPError("An unexpected error occurred; quote the request id."), request_id)
 
 
@@ -70,7 +69,7 @@ class Server(ThreadingHTTPServer):
         self.functions = [f for f in functions if f.is_http]
         # Import every function now: a broken one fails at start, and no request pays for an import.
         for f in self.functions:
-            manifest.load_main(f)
+            manifest.check_spec(f, manifest.load_main(f))
         self.router = Router(self.functions, namespace)
         self.clock = _Clock()
         self._openapi: bytes | None = None
