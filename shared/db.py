@@ -58,7 +58,8 @@ class Conn:
     def __init__(self, url: str) -> None:
         import pg8000.native
 
-        self.raw = pg8000.native.Connection(**connect_args(url), timeout=30)
+        # Below the functions' 15 s platform limit, so a hung database still gets a problem+json answer.
+        self.raw = pg8000.native.Connection(**connect_args(url), timeout=10)
         self.statements: dict[str, Any] = {}
         self.used = time.monotonic()
 

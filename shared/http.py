@@ -220,14 +220,14 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 request_id = req.request_id
                 if req.method != method:
                     raise errors.MethodNotAllowed(f"Use {method}.", headers={"Allow": method})
-                if path_id:
-                    req.id = _path_id(req.path)
-                elif req.path.strip("/"):
-                    raise errors.NotFound("No such resource.")
                 if auth != "public":
                     from shared import auth as _auth
 
                     req.user = _auth.authenticate(req.header("authorization"), auth)
+                if path_id:
+                    req.id = _path_id(req.path)
+                elif req.path.strip("/"):
+                    raise errors.NotFound("No such resource.")
                 if query is not None:
                     req.params = _validate_query(query, req.raw_query)
                 if body is not None:
@@ -235,7 +235,9 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 if method == "POST" and req.user is not None and req.header("idempotency-key"):
                     from shared.services import idempotency
 
-                    return idempotency.run(req, name, lambda: respond(fn(req), status, request_id))
+                    # Deployed, every function file is main__.py: the platform's action name tells them apart.
+                    action = os.environ.get("__OW_ACTION_NAME") or name
+                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id))
                 return respond(fn(req), status, request_id)
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
