@@ -19,6 +19,7 @@ from shared import db, errors, settings
 
 ALGORITHM = "HS256"  # pinned: a token's own `alg` header is never trusted
 BCRYPT_COST = 12
+BCRYPT_MAX_BYTES = 72  # bcrypt >= 5 raises on longer passwords instead of truncating them
 ROLES = ("staff", "manager")
 _REQUIRED = ["exp", "iat", "sub", "jti", "typ", "ver"]
 # Compared against when the e-mail is unknown, so that case costs as much as a wrong password.
@@ -42,7 +43,11 @@ def hash_password(password: str) -> str:
 
 
 def check_password(password: str, hashed: str | None) -> bool:
-    ok = bcrypt.checkpw(password.encode(), hashed.encode() if hashed else _DUMMY_HASH)
+    secret = password.encode()
+    if len(secret) > BCRYPT_MAX_BYTES:  # bcrypt refuses these, so no stored hash can match one
+        bcrypt.checkpw(secret[:BCRYPT_MAX_BYTES], _DUMMY_HASH)  # still cost what a real check costs
+        return False
+    ok = bcrypt.checkpw(secret, hashed.encode() if hashed else _DUMMY_HASH)
     return ok and hashed is not None
 
 

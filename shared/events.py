@@ -45,6 +45,15 @@ _lock = threading.Lock()
 _down_until = 0.0
 
 
+def reset() -> None:
+    """Forget the Redis client and any back-off; the next publish reads settings afresh (tests)."""
+    global _client, _script, _down_until
+    with _lock:
+        client, _client, _script, _down_until = _client, None, None, 0.0
+    if client is not None:
+        client.close()
+
+
 def redis_client() -> Any:
     global _client, _script
     if _client is None:
@@ -73,7 +82,9 @@ def publish_after_commit(rows: list[dict[str, Any]]) -> None:
 
 
 def _ts(value: Any) -> str:
-    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
+    # Rows from a CTE's json_agg carry created_at as text ("…+00:00"): the same form either way.
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text.replace("+00:00", "Z")
 
 
 def _args(row: dict[str, Any], maxlen: int) -> list[Any]:

@@ -122,7 +122,8 @@ def parse_event(args: dict[str, Any]) -> Request:
 
 def _path_id(path: str) -> int:
     part = path.strip("/")
-    if not part.isdigit() or len(part) > 18:
+    # isascii(): str.isdigit() also accepts "²" (int() then raises) and "١٢" (an alias of 12).
+    if not (part.isascii() and part.isdigit()) or len(part) > 18:
         raise errors.NotFound("No such resource.")
     return int(part)
 
@@ -135,11 +136,21 @@ def _validation_errors(exc: Any, where: str) -> errors.ValidationFailed:
     return errors.ValidationFailed(items)
 
 
+def _reject_nul(values: dict[str, Any], where: str) -> None:
+    # PostgreSQL text cannot hold NUL ("\u0000" in JSON, %00 in a query): a 422 here, not a 500 there.
+    bad = [name for name, value in values.items() if isinstance(value, str) and "\x00" in value]
+    if bad:
+        raise errors.ValidationFailed([{"loc": [where, name], "msg": "Must not contain NUL characters",
+                                        "type": "string_nul"} for name in bad])
+
+
 def _validate_query(model: type[BaseModel], raw: str) -> Any:
     from pydantic import ValidationError
 
+    values = dict(parse_qsl(raw, keep_blank_values=True))
+    _reject_nul(values, "query")
     try:
-        return model.model_validate(dict(parse_qsl(raw, keep_blank_values=True)))
+        return model.model_validate(values)
     except ValidationError as exc:
         raise _validation_errors(exc, "query") from None
 
@@ -150,9 +161,11 @@ def _validate_body(model: type[BaseModel], body: bytes) -> Any:
     if not body.strip():
         raise errors.ValidationFailed([{"loc": ["body"], "msg": "A JSON body is required", "type": "missing"}])
     try:
-        return model.model_validate_json(body, strict=True)
+        data = model.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise _validation_errors(exc, "body") from None
+    _reject_nul(dict(data), "body")
+    return data
 
 
 # --- responses ---------------------------------------------------------------------------------

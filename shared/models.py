@@ -28,8 +28,14 @@ def _stripped(value: str) -> str:
     return value
 
 
+def _bcrypt_length(value: str) -> str:
+    if len(value.encode()) > 72:  # bcrypt's limit (shared.auth.BCRYPT_MAX_BYTES); kept light to import here
+        raise ValueError("must be at most 72 bytes in UTF-8")
+    return value
+
+
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Password = Annotated[str, Field(min_length=8, max_length=128)]
+Password = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_bcrypt_length)]
 Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_stripped)]
 ItemName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_stripped)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]

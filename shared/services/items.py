@@ -138,16 +138,31 @@ def search(q: ItemQuery) -> dict[str, Any]:
 
 def move(item_id: int, delta: int, action: str, user: Principal, notes: str | None,
          request_id: str) -> dict[str, Any]:
-    row = db.one(_MOVE, id=item_id, delta=delta, action=action, user_id=user.id, notes=notes,
-                 request_id=request_id)
-    assert row is not None
-    if row["id"] is None:
-        if row["available"] is None:
+    import pg8000.exceptions
+
+    for _ in range(3):
+        try:
+            row = db.one(_MOVE, id=item_id, delta=delta, action=action, user_id=user.id, notes=notes,
+                         request_id=request_id)
+        except pg8000.exceptions.DatabaseError as exc:
+            if db.sqlstate(exc) != "22003":  # numeric_value_out_of_range: past the integer column
+                raise
+            raise errors.Conflict("The quantity would exceed the largest storable stock (2147483647).",
+                                  code="quantity_limit", maximum=2147483647) from None
+        assert row is not None
+        if row["id"] is not None:
+            events.publish_after_commit(row["events"] or [])
+            return _public(row)
+        # `available` comes from the statement's snapshot, which may predate the movement that just
+        # refused us (READ COMMITTED re-checks only the updated row): read it afresh before refusing,
+        # and try again if stock arrived meanwhile.
+        current = db.one("SELECT quantity FROM items WHERE id = :id", id=item_id)
+        if current is None:
             raise errors.NotFound(f"Item {item_id} does not exist.")
-        raise errors.Conflict(f"Only {row['available']} in stock.", code="insufficient_stock",
-                              available=row["available"], requested=-delta)
-    events.publish_after_commit(row["events"] or [])
-    return _public(row)
+        if current["quantity"] + delta < 0:
+            break
+    raise errors.Conflict(f"Only {current['quantity']} in stock.", code="insufficient_stock",
+                          available=current["quantity"], requested=-delta)
 
 
 def restock(item_id: int, quantity: int, user: Principal, notes: str | None, request_id: str) -> dict[str, Any]:

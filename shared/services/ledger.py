@@ -63,7 +63,7 @@ def acknowledge(alert_id: int, user: Principal) -> dict[str, Any]:
 
 _SUMMARY = """
 SELECT count(*) AS total_items, coalesce(sum(quantity), 0) AS total_quantity,
-       coalesce(sum(quantity * price), 0)::numeric(14, 2) AS total_value,
+       round(coalesce(sum(quantity * price), 0), 2) AS total_value,
        count(*) FILTER (WHERE quantity < low_stock_threshold) AS low_stock_count
 FROM items"""
 _RECENT = """

@@ -1,0 +1,1 @@
+"""The product through HTTP: every test drives the real gateway, real functions, real PostgreSQL."""

@@ -1,0 +1,297 @@
+"""The function contract (DESIGN.md §2): every function invoked directly, with the events the platform
+sends, the way OpenWhisk and DigitalOcean would call it; no HTTP in between."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway import manifest
+from gateway.events import build_event
+
+FUNCTIONS = manifest.load()
+WEB = [f for f in FUNCTIONS if f.is_http]
+BY_NAME = {f.qualified: f for f in FUNCTIONS}
+IDS = [f.qualified for f in WEB]
+
+# What must never reach a client: stack traces, exception names and text, SQL, driver names.
+LEAKS = ("traceback", 'file "', ".py", "exception", "error(", "pg8000", "psycopg", "redis.", "select ",
+         "insert into", "update items", "delete from", "sqlstate", "connection refused", "127.0.0.1:1",
+         "secret text")
+
+
+def main_of(qualified: str):
+    return manifest.load_main(BY_NAME[qualified])
+
+
+def event(method: str, path: str = "", *, token: str | None = None, body: Any = None, query: str = "",
+          headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The event the gateway (and the platform) would send for this request."""
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+    return build_event(method, path, query, hdrs, raw)
+
+
+def assert_shape(result: Any) -> None:
+    """{"statusCode": int, "headers": dict, "body": str}, nothing else will do."""
+    assert isinstance(result, dict), f"main returned {type(result).__name__}"
+    assert isinstance(result.get("statusCode"), int) and not isinstance(result["statusCode"], bool)
+    assert 100 <= result["statusCode"] <= 599
+    assert isinstance(result.get("headers"), dict)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in result["headers"].items())
+    assert isinstance(result.get("body"), str)
+
+
+def content_type(result: dict[str, Any]) -> str:
+    return {k.lower(): v for k, v in result["headers"].items()}.get("content-type", "")
+
+
+def assert_problem(result: Any, status: int | None = None) -> dict[str, Any]:
+    """A problem+json response that tells nothing about the internals; returns its body."""
+    assert_shape(result)
+    if status is not None:
+        assert result["statusCode"] == status, result
+    assert content_type(result).startswith("application/problem+json"), result
+    body = json.loads(result["body"])
+    assert {"type", "title", "status", "detail", "code"} <= body.keys(), body
+    assert body["status"] == result["statusCode"]
+    text = result["body"].lower()
+    for leak in LEAKS:
+        assert leak not in text, f"{leak!r} leaked into {result['body']}"
+    return body
+
+
+def assert_client_error_or_success(result: Any) -> None:
+    """Hostile input: anything but a 5xx; a refusal is a clean 4xx problem."""
+    assert_shape(result)
+    assert result["statusCode"] < 500, result
+    if result["statusCode"] >= 400:
+        assert_problem(result)
+
+
+# --- the manifest and the code agree -----------------------------------------------------------
+
+def test_every_functions_folder_is_listed_in_project_yml_and_vice_versa():
+    root = manifest.DEFAULT_FUNCTIONS_DIR
+    on_disk = {f"{p.parent.name}/{p.name}" for p in root.glob("*/*")
+               if p.is_dir() and p.name != "__pycache__" and p.parent.name != "__pycache__"}
+    doc = yaml.safe_load(manifest.DEFAULT_MANIFEST.read_text())
+    listed = {f"{pkg['name']}/{fn['name']}" for pkg in doc["packages"] for fn in pkg["functions"]}
+    assert on_disk == listed
+    assert all((root / name / "__main__.py").is_file() for name in listed)
+
+
+@pytest.mark.parametrize("qualified", IDS)
+def test_spec_agrees_with_project_yml(qualified):
+    function = BY_NAME[qualified]
+    spec = main_of(qualified).spec
+    assert spec.method == function.method
+    assert spec.auth == function.auth
+    assert spec.path_id == ("{id}" in (function.route or ""))
+
+
+def test_non_web_functions_are_plain_mains():
+    """Triggered functions (ops/relay) take (args) and (args, context) and return a dict."""
+    for function in FUNCTIONS:
+        if not function.is_http:
+            signature = inspect.signature(manifest.load_main(function))
+            signature.bind({})
+            signature.bind({}, SimpleNamespace(activation_id="a1"))
+
+
+# --- event forms ------------------------------------------------------------------------------
+
+def test_json_body_base64_encoded_as_openwhisk_sends_it(services, manager, item):
+    ev = event("POST", f"/{item['id']}", token=manager["token"], body={"quantity": 2})
+    assert ev["__ow_body"] == base64.b64encode(b'{"quantity": 2}').decode()
+    result = main_of("items/withdraw")(ev)
+    assert_shape(result)
+    assert result["statusCode"] == 200, result
+    assert content_type(result) == "application/json"
+    assert json.loads(result["body"])["quantity"] == 98
+
+
+def test_plain_json_string_body_works(services, manager, item):
+    ev = event("POST", f"/{item['id']}", token=manager["token"])
+    ev["__ow_body"] = json.dumps({"quantity": 3})
+    result = main_of("items/withdraw")(ev)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["quantity"] == 97
+
+
+def test_already_parsed_json_body_works(services, manager, item):
+    ev = event("POST", f"/{item['id']}", token=manager["token"])
+    ev["__ow_body"] = {"quantity": 4}
+    result = main_of("items/withdraw")(ev)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["quantity"] == 96
+
+
+def _do_event(method: str, path: str, token: str, body: bytes, b64: bool) -> dict[str, Any]:
+    raw = base64.b64encode(body).decode() if b64 else body.decode()
+    return {"http": {"method": method, "headers": {"Authorization": f"Bearer {token}",
+                                                   "Content-Type": "application/json"},
+                     "path": path, "queryString": "", "body": raw, "isBase64Encoded": b64}}
+
+
+@pytest.mark.parametrize("b64", [False, True], ids=["plain", "base64"])
+def test_digitalocean_http_form(services, manager, item, b64):
+    withdraw = main_of("items/withdraw")
+    result = withdraw(_do_event("POST", f"/{item['id']}", manager["token"], b'{"quantity": 5}', b64))
+    assert_shape(result)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["quantity"] == 95
+    got = main_of("items/get")(_do_event("GET", f"/{item['id']}", manager["token"], b"", b64))
+    assert got["statusCode"] == 200, got
+    assert json.loads(got["body"])["quantity"] == 95
+
+
+def test_digitalocean_http_form_wins_over_ow_keys(services, manager, item):
+    ev = _do_event("GET", f"/{item['id']}", manager["token"], b"", False)
+    ev.update({"__ow_method": "delete", "__ow_path": "/99999999", "__ow_headers": {}})
+    result = main_of("items/get")(ev)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["id"] == item["id"]
+
+
+def test_main_takes_one_or_two_arguments(services, manager, item):
+    get = main_of("items/get")
+    context = SimpleNamespace(activation_id="a1b2c3", function_name="/local/items/get", function_version="0.0.1",
+                              deadline=0, get_remaining_time_in_millis=lambda: 15000)
+    one = get(event("GET", f"/{item['id']}", token=manager["token"]))
+    two = get(event("GET", f"/{item['id']}", token=manager["token"]), context)
+    for result in (one, two):
+        assert_shape(result)
+        assert result["statusCode"] == 200
+    assert json.loads(one["body"]) == json.loads(two["body"])
+
+
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if f.method == "GET" and "{id}" not in f.route])
+def test_get_functions_answer_with_the_contract_shape(services, manager, qualified):
+    result = main_of(qualified)(event("GET", token=manager["token"]))
+    assert_shape(result)
+    assert result["statusCode"] == 200, result
+    assert result["headers"]["X-Request-Id"]
+
+
+# --- hostile events ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("qualified", IDS)
+def test_empty_event_is_never_a_server_error(services, qualified):
+    assert_client_error_or_success(main_of(qualified)({}))
+
+
+@pytest.mark.parametrize("qualified", IDS)
+def test_event_without_headers_is_never_a_server_error(services, qualified):
+    function = BY_NAME[qualified]
+    ev = {"__ow_method": function.method.lower(), "__ow_path": "", "__ow_query": "", "__ow_body": ""}
+    result = main_of(qualified)(ev)
+    assert_client_error_or_success(result)
+    if function.auth != "public":
+        assert_problem(result, 401)
+
+
+@pytest.mark.parametrize("qualified", IDS)
+def test_args_that_are_not_a_dict_get_a_problem(services, qualified):
+    for args in (None, [], "x"):
+        assert_client_error_or_success(main_of(qualified)(args))
+
+
+@pytest.mark.parametrize("path", ["/99999999999999999999", "/-1", "/abc", "/1.5", "/0x10", "/1/2", "/%00", "/ 1",
+                                  "/\u00b2", "/\u0661\u0662"])
+@pytest.mark.parametrize("qualified", IDS)
+def test_bad_path_ids_are_404(services, manager, qualified, path):
+    function = BY_NAME[qualified]
+    result = main_of(qualified)(event(function.method, path, token=manager["token"], body={}))
+    assert_problem(result, 404)
+
+
+BAD_BODIES = {
+    "garbage-base64": "!!!not*base64@@@",
+    "binary": base64.b64encode(b"\xff\xfe\x00\x81").decode(),
+    "not-json": base64.b64encode(b"quantity=3").decode(),
+    "truncated-json": base64.b64encode(b'{"quantity": ').decode(),
+    "json-array": base64.b64encode(b"[1, 2, 3]").decode(),
+    "json-string": base64.b64encode(b'"hello"').decode(),
+    "empty": "",
+    "deep-nesting": base64.b64encode(b"[" * 5000 + b"]" * 5000).decode(),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_BODIES)
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if main_of(f.qualified).spec.body is not None])
+def test_bad_bodies_are_422(services, manager, qualified, kind):
+    function = BY_NAME[qualified]
+    path = "/1" if "{id}" in function.route else ""
+    ev = event(function.method, path, token=manager["token"])
+    ev["__ow_body"] = BAD_BODIES[kind]
+    body = assert_problem(main_of(qualified)(ev), 422)
+    assert body["code"] == "validation_error"
+    assert all(set(e) == {"loc", "msg", "type"} for e in body["errors"])
+
+
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if main_of(f.qualified).spec.query is not None])
+def test_bad_query_strings_are_422(services, manager, qualified):
+    function = BY_NAME[qualified]
+    for query in ("page=abc", "page=0", "per_page=100000", "page=99999999999999999999999", "nosuch=1"):
+        path = "/1" if "{id}" in function.route else ""
+        ev = event(function.method, path, token=manager["token"], query=query)
+        assert_problem(main_of(qualified)(ev), 422)
+
+
+def test_body_over_one_mebibyte_is_413(services, manager, item):
+    ev = event("POST", f"/{item['id']}", token=manager["token"], body={"notes": "x" * (1 << 20), "quantity": 1})
+    assert_problem(main_of("items/withdraw")(ev), 413)
+
+
+# --- unexpected failures ----------------------------------------------------------------------
+
+@pytest.fixture
+def database_down(services, monkeypatch):
+    """The pool points at a port nobody listens on; restored afterwards."""
+    from shared import db
+
+    monkeypatch.setattr(db, "_pool", db.Pool("postgresql://x@127.0.0.1:1/x", 1))
+
+
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if f.auth != "public"])
+def test_unexpected_failure_is_an_opaque_500(manager, database_down, caplog, qualified):
+    function = BY_NAME[qualified]
+    path = "/1" if "{id}" in function.route else ""
+    request_id = "req-" + function.name
+    ev = event(function.method, path, token=manager["token"], body={}, headers={"X-Request-Id": request_id})
+    with caplog.at_level(logging.ERROR, logger="ims"):
+        result = main_of(qualified)(ev)
+    body = assert_problem(result, 500)
+    assert body["code"] == "internal_error"
+    assert body["request_id"] == request_id
+    assert result["headers"]["X-Request-Id"] == request_id
+    assert "request id" in body["detail"]
+    # The details are in the log, under the same request id, for whoever operates it.
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+
+
+def test_unexpected_failure_without_request_id_still_has_one(manager, database_down):
+    result = main_of("items/get")(event("GET", "/1", token=manager["token"]))
+    body = assert_problem(result, 500)
+    assert body["request_id"] and body["request_id"] == result["headers"]["X-Request-Id"]
+
+
+def test_health_reports_a_down_database_as_503_not_500(database_down):
+    result = main_of("ops/health")(event("GET"))
+    assert_shape(result)
+    assert result["statusCode"] == 503, result
+    body = json.loads(result["body"])
+    assert body["status"] != "ok" and body["checks"]["database"] != "ok"
+    for leak in LEAKS:
+        assert leak not in result["body"].lower()

@@ -1,0 +1,122 @@
+"""The migration runner (shared/migrate.py) and the schema's own guarantees, at the SQL level."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pg8000.exceptions
+import pytest
+
+from shared import db
+from shared.migrate import MIGRATIONS_DIR, MigrationError, migrate
+from tests.conftest import unique
+
+
+def recorded() -> list[dict[str, Any]]:
+    return db.query("SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version")
+
+
+def table_exists(name: str) -> bool:
+    return db.one("SELECT to_regclass(:name) IS NOT NULL AS ok", name=name)["ok"]
+
+
+@pytest.fixture
+def copy_of_migrations(tmp_path: Path) -> Path:
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target)
+    return target
+
+
+def test_every_file_is_recorded(services):
+    versions = [r["version"] for r in recorded()]
+    assert versions == sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
+
+
+def test_migrating_again_applies_nothing(services):
+    before = recorded()
+    assert migrate() == []
+    assert recorded() == before
+
+
+def test_an_edited_applied_migration_is_an_error_and_changes_nothing(services, copy_of_migrations):
+    first = sorted(copy_of_migrations.glob("*.sql"))[0]
+    probe = f"test_probe_{uuid.uuid4().hex[:8]}"
+    # The edit would create a table if it ran; and a new file after it must not run either.
+    first.write_text(first.read_text() + f"\nCREATE TABLE {probe} ();\n")
+    (copy_of_migrations / f"9999_{probe}.sql").write_text(f"CREATE TABLE {probe}_new ();\n")
+    before = recorded()
+    with pytest.raises(MigrationError, match=first.stem):
+        migrate(copy_of_migrations)
+    assert recorded() == before
+    assert not table_exists(probe) and not table_exists(f"{probe}_new")
+
+
+def test_a_new_migration_is_applied_once(services, copy_of_migrations):
+    probe = f"test_probe_{uuid.uuid4().hex[:8]}"
+    version = f"9999_{probe}"
+    (copy_of_migrations / f"{version}.sql").write_text(f"CREATE TABLE IF NOT EXISTS {probe} (id integer);\n")
+    try:
+        assert migrate(copy_of_migrations) == [version]
+        assert table_exists(probe)
+        assert recorded()[-1]["version"] == version
+        assert migrate(copy_of_migrations) == []
+        assert [r["version"] for r in recorded()].count(version) == 1
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {probe}")
+        db.execute("DELETE FROM schema_migrations WHERE version = :v", v=version)
+    assert migrate() == []
+
+
+def test_a_failing_migration_is_rolled_back_and_not_recorded(services, copy_of_migrations):
+    probe = f"test_probe_{uuid.uuid4().hex[:8]}"
+    version = f"9999_{probe}"
+    (copy_of_migrations / f"{version}.sql").write_text(
+        f"CREATE TABLE {probe} (id integer);\nSELECT no_such_function();\n")
+    try:
+        with pytest.raises(pg8000.exceptions.DatabaseError):
+            migrate(copy_of_migrations)
+        assert not table_exists(probe)
+        assert version not in [r["version"] for r in recorded()]
+        assert migrate() == []  # the runner and its connection are still fine
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {probe}")
+        db.execute("DELETE FROM schema_migrations WHERE version = :v", v=version)
+
+
+# --- constraints the schema enforces on its own -------------------------------------------------
+
+def _sqlstate_of(sql: str, **params: Any) -> str | None:
+    with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
+        db.execute(sql, **params)
+    return db.sqlstate(caught.value)
+
+
+def test_negative_quantity_is_rejected_by_the_check(services, item):
+    assert _sqlstate_of("UPDATE items SET quantity = -1 WHERE id = :id", id=item["id"]) == "23514"
+    assert db.one("SELECT quantity FROM items WHERE id = :id", id=item["id"])["quantity"] == 100
+
+
+def test_sku_differing_only_in_case_is_rejected_by_the_unique_index(services, item):
+    state = _sqlstate_of("INSERT INTO items (name, sku) VALUES (:name, :sku)", name=unique("Dup"),
+                         sku=item["sku"].swapcase())
+    assert state == "23505"
+    assert db.one("SELECT count(*) AS n FROM items WHERE lower(sku) = lower(:sku)", sku=item["sku"])["n"] == 1
+
+
+def test_ledger_action_and_user_role_are_constrained(services, item):
+    assert _sqlstate_of("INSERT INTO inventory_logs (item_id, action, quantity_before, quantity_after) "
+                        "VALUES (:id, 'steal', 1, 0)", id=item["id"]) == "23514"
+    assert _sqlstate_of("INSERT INTO users (email, full_name, password_hash, role) "
+                        "VALUES (:email, 'x', 'x', 'admin')", email=f"{unique('r')}@example.com") == "23514"
+
+
+def test_only_one_open_alert_per_item(services, item):
+    db.execute("INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, 1, 10)", id=item["id"])
+    try:
+        assert _sqlstate_of("INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, 1, 10)",
+                            id=item["id"]) == "23505"
+    finally:
+        db.execute("DELETE FROM alerts WHERE item_id = :id", id=item["id"])
