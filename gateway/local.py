@@ -188,3 +188,22 @@ def jwt_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret
+
+
+def fresh_database(url: str, name: str) -> str:
+    """Drop and re-create database `name` on the server behind `url` (tests, bench); return its URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import pg8000.native
+
+    from shared.db import connect_args
+
+    if not name.isidentifier():
+        raise ValueError(f"not a plain database name: {name!r}")
+    admin = pg8000.native.Connection(**connect_args(url))
+    try:
+        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # DDL takes no parameters
+        admin.run(f"CREATE DATABASE {name}")
+    finally:
+        admin.close()
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import bcrypt
 import jwt
 
 from shared import db, errors, settings
@@ -39,10 +38,14 @@ class Principal:
 
 
 def hash_password(password: str) -> str:
+    import bcrypt  # only registration and login hash; every other request spares the import
+
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode()
 
 
 def check_password(password: str, hashed: str | None) -> bool:
+    import bcrypt
+
     secret = password.encode()
     if len(secret) > BCRYPT_MAX_BYTES:  # bcrypt refuses these, so no stored hash can match one
         bcrypt.checkpw(secret[:BCRYPT_MAX_BYTES], _DUMMY_HASH)  # still cost what a real check costs

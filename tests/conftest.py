@@ -11,7 +11,6 @@ import threading
 import uuid
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -25,22 +24,6 @@ TEST_DB = "ims_test"
 JWT_SECRET = "test-secret-" + "x" * 40
 
 
-def _fresh_database(url: str) -> str:
-    """Drop and create ims_test on the server behind `url`; return its URL."""
-    import pg8000.native
-
-    from shared.db import connect_args
-
-    admin = pg8000.native.Connection(**connect_args(url))
-    try:
-        admin.run(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-        admin.run(f"CREATE DATABASE {TEST_DB}")
-    finally:
-        admin.close()
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{TEST_DB}"))
-
-
 @pytest.fixture(scope="session")
 def services() -> Iterator[dict[str, str]]:
     from gateway import local
@@ -50,7 +33,7 @@ def services() -> Iterator[dict[str, str]]:
         if os.environ.get(f"TEST_{name}"):
             os.environ[name] = os.environ[f"TEST_{name}"]
     started = local.start_services(TEST_DATA)
-    env = {"DATABASE_URL": _fresh_database(started.database_url), "REDIS_URL": started.redis_url,
+    env = {"DATABASE_URL": local.fresh_database(started.database_url, TEST_DB), "REDIS_URL": started.redis_url,
            "JWT_SECRET": JWT_SECRET, "ALLOW_SELF_REGISTRATION": "true"}
     os.environ.update(env)
 

@@ -128,8 +128,17 @@ def search(q: ItemQuery) -> dict[str, Any]:
     direction = "DESC" if q.order == "desc" else "ASC"
     nulls = " NULLS LAST" if q.sort_by == "price" else ""
     order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
-    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
-                    limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
+    page = {"limit": q.per_page, "offset": (q.page - 1) * q.per_page}
+    if q.search:
+        # A search reads its matches once: the window count rides along with the page.
+        rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
+                        f"ORDER BY {order} LIMIT :limit OFFSET :offset", **page, **params)
+        counted = [row.pop("total") for row in rows]
+        if counted:
+            return {"data": rows, "page": q.page, "per_page": q.per_page, "total": counted[0]}
+    else:
+        rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                        **page, **params)
     total = db.one(f"SELECT count(*) AS n FROM items WHERE {cond}", **params)["n"]
     return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
 

