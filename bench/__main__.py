@@ -289,25 +289,12 @@ def main() -> int:
     held = local.lock(data_dir)
     services = gw = None
     try:
-        for name in ("DATABASE_URL", "REDIS_URL"):
-            os.environ.pop(name, None)
-            if os.environ.get(f"BENCH_{name}"):
-                os.environ[name] = os.environ[f"BENCH_{name}"]
         step = _Steps()
-        step("starting PostgreSQL and Redis under " + str(data_dir))
-        services = local.start_services(data_dir)
-        env = {"DATABASE_URL": local.fresh_database(services.database_url, BENCH_DB), "REDIS_URL": services.redis_url,
-               "JWT_SECRET": JWT_SECRET, "ALLOW_SELF_REGISTRATION": "true"}
-        os.environ.update(env)
+        step(f"starting PostgreSQL and Redis under {data_dir}, fresh database {BENCH_DB}")
+        services, env = local.scratch(data_dir, "BENCH_", BENCH_DB, JWT_SECRET)
 
-        from shared import db, events, migrate, settings
+        from shared import db
 
-        settings.reset()
-        redis = events.redis_client()
-        for key in redis.scan_iter("ims:*", count=1000):
-            redis.delete(key)
-        step("migrating " + BENCH_DB)
-        migrate.migrate()
         db.close_pool()
 
         step(f"seeding {seed.ITEMS:,} items")

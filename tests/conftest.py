@@ -28,22 +28,9 @@ JWT_SECRET = "test-secret-" + "x" * 40
 def services() -> Iterator[dict[str, str]]:
     from gateway import local
 
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-        if os.environ.get(f"TEST_{name}"):
-            os.environ[name] = os.environ[f"TEST_{name}"]
-    started = local.start_services(TEST_DATA)
-    env = {"DATABASE_URL": local.fresh_database(started.database_url, TEST_DB), "REDIS_URL": started.redis_url,
-           "JWT_SECRET": JWT_SECRET, "ALLOW_SELF_REGISTRATION": "true"}
-    os.environ.update(env)
+    from shared import db
 
-    from shared import db, events, migrate, settings
-
-    settings.reset()
-    redis = events.redis_client()
-    for key in redis.scan_iter("ims:*", count=1000):
-        redis.delete(key)
-    migrate.migrate()
+    started, env = local.scratch(TEST_DATA, "TEST_", TEST_DB, JWT_SECRET)
     yield env
     db.close_pool()
     started.stop()
