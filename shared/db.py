@@ -263,6 +263,13 @@ def execute(sql: str, **params: Any) -> int:
         return conn.execute(sql, **params)
 
 
+def paged(select: str, count: str, page: int, per_page: int, **params: Any) -> dict[str, Any]:
+    """One page of `select` (no LIMIT of its own) and the `count` query's `n`: the list shape of the API."""
+    rows = query(f"{select} LIMIT :limit OFFSET :offset", limit=per_page, offset=(page - 1) * per_page, **params)
+    total = one(count, **params)["n"]  # type: ignore[index]
+    return {"data": rows, "page": page, "per_page": per_page, "total": total}
+
+
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a server error (e.g. '23505' unique violation), else None."""
     args = getattr(exc, "args", None)

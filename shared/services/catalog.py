@@ -26,10 +26,8 @@ LOCATIONS = Kind("locations", "location", ("name", "description", "address"), "l
 
 
 def page(kind: Kind, page: int, per_page: int) -> dict[str, Any]:
-    rows = db.query(f"SELECT {kind.cols} FROM {kind.table} ORDER BY lower(name), id LIMIT :limit OFFSET :offset",
-                    limit=per_page, offset=(page - 1) * per_page)
-    total = db.one(f"SELECT count(*) AS n FROM {kind.table}")["n"]
-    return {"data": rows, "page": page, "per_page": per_page, "total": total}
+    return db.paged(f"SELECT {kind.cols} FROM {kind.table} ORDER BY lower(name), id",
+                    f"SELECT count(*) AS n FROM {kind.table}", page, per_page)
 
 
 def _taken(kind: Kind, name: str) -> errors.Conflict:

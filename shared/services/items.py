@@ -58,8 +58,7 @@ WITH moved AS (
     FROM resolved, moved
     RETURNING id, type, data, created_at
 )
-SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events,
-       (SELECT quantity FROM items WHERE id = :id) AS available
+SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events
 FROM (SELECT 1) AS one LEFT JOIN moved ON true"""
 
 _GET = f"SELECT {ITEM_COLS} FROM items WHERE id = :id"
@@ -84,7 +83,7 @@ _SORTS = {"name": "lower(name)", "sku": "lower(sku)", "quantity": "quantity", "p
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("quantity_before", "events", "available"):
+    for key in ("quantity_before", "events"):
         row.pop(key, None)
     return row
 
@@ -128,19 +127,16 @@ def search(q: ItemQuery) -> dict[str, Any]:
     direction = "DESC" if q.order == "desc" else "ASC"
     nulls = " NULLS LAST" if q.sort_by == "price" else ""
     order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
-    page = {"limit": q.per_page, "offset": (q.page - 1) * q.per_page}
     if q.search:
         # A search reads its matches once: the window count rides along with the page.
         rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
-                        f"ORDER BY {order} LIMIT :limit OFFSET :offset", **page, **params)
-        counted = [row.pop("total") for row in rows]
-        if counted:
-            return {"data": rows, "page": q.page, "per_page": q.per_page, "total": counted[0]}
-    else:
-        rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
-                        **page, **params)
-    total = db.one(f"SELECT count(*) AS n FROM items WHERE {cond}", **params)["n"]
-    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
+                        f"ORDER BY {order} LIMIT :limit OFFSET :offset",
+                        limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
+        if rows:
+            total = [row.pop("total") for row in rows][0]
+            return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
+    return db.paged(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order}",
+                    f"SELECT count(*) AS n FROM items WHERE {cond}", q.page, q.per_page, **params)
 
 
 # --- stock movements ----------------------------------------------------------------------------
@@ -162,9 +158,8 @@ def move(item_id: int, delta: int, action: str, user: Principal, notes: str | No
         if row["id"] is not None:
             events.publish_after_commit(row["events"] or [])
             return _public(row)
-        # `available` comes from the statement's snapshot, which may predate the movement that just
-        # refused us (READ COMMITTED re-checks only the updated row): read it afresh before refusing,
-        # and try again if stock arrived meanwhile.
+        # Refused (or no such item). Read the quantity afresh for the answer; if stock arrived
+        # between the refusal and this read, try the movement again rather than contradict ourselves.
         current = db.one("SELECT quantity FROM items WHERE id = :id", id=item_id)
         if current is None:
             raise errors.NotFound(f"Item {item_id} does not exist.")

@@ -14,12 +14,6 @@ _ALERT_COLS = ("a.id, a.item_id, i.name AS item_name, i.sku AS item_sku, a.quant
                "a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at")
 
 
-def _paged(select: str, count: str, page: int, per_page: int, **params: Any) -> dict[str, Any]:
-    rows = db.query(f"{select} LIMIT :limit OFFSET :offset", limit=per_page, offset=(page - 1) * per_page, **params)
-    total = db.one(count, **params)["n"]
-    return {"data": rows, "page": page, "per_page": per_page, "total": total}
-
-
 def logs(q: LogQuery, item_id: int | None = None) -> dict[str, Any]:
     where, params = [], {}
     filters = {"item_id": "item_id = :item_id", "user_id": "user_id = :user_id", "action": "action = :action",
@@ -32,7 +26,7 @@ def logs(q: LogQuery, item_id: int | None = None) -> dict[str, Any]:
             where.append(clause)
             params[field] = values[field]
     cond = " AND ".join(where) or "true"
-    return _paged(f"SELECT {_LOG_COLS} FROM inventory_logs WHERE {cond} ORDER BY id DESC",
+    return db.paged(f"SELECT {_LOG_COLS} FROM inventory_logs WHERE {cond} ORDER BY id DESC",
                   f"SELECT count(*) AS n FROM inventory_logs WHERE {cond}", q.page, q.per_page, **params)
 
 
@@ -44,7 +38,7 @@ def item_history(item_id: int, q: LogQuery) -> dict[str, Any]:
 
 def alerts(q: AlertQuery) -> dict[str, Any]:
     cond = {None: "true", True: "a.acknowledged_at IS NOT NULL", False: "a.acknowledged_at IS NULL"}[q.acknowledged]
-    return _paged(f"SELECT {_ALERT_COLS} FROM alerts a JOIN items i ON i.id = a.item_id WHERE {cond} "
+    return db.paged(f"SELECT {_ALERT_COLS} FROM alerts a JOIN items i ON i.id = a.item_id WHERE {cond} "
                   "ORDER BY a.id DESC", f"SELECT count(*) AS n FROM alerts a WHERE {cond}", q.page, q.per_page)
 
 

@@ -39,7 +39,7 @@ VALUES (:jti, :user_id, :family, to_timestamp(:exp))"""
 _REFRESH_ROW = "SELECT user_id, family, spent_at, revoked_at FROM refresh_tokens WHERE jti = :jti FOR UPDATE"
 _SPEND = "UPDATE refresh_tokens SET spent_at = now() WHERE jti = :jti"
 _REVOKE_FAMILY = "UPDATE refresh_tokens SET revoked_at = now() WHERE family = :family AND revoked_at IS NULL"
-_LIST = f"SELECT {USER_COLS}, count(*) OVER () AS total FROM users ORDER BY id LIMIT :limit OFFSET :offset"
+_LIST = f"SELECT {USER_COLS} FROM users ORDER BY id"
 _COUNT = "SELECT count(*) AS n FROM users"
 _UPDATE = f"""
 UPDATE users SET
@@ -145,11 +145,7 @@ def get(user_id: int) -> dict[str, Any]:
 
 
 def page(page: int, per_page: int) -> dict[str, Any]:
-    rows = db.query(_LIST, limit=per_page, offset=(page - 1) * per_page)
-    total = rows[0].pop("total") if rows else db.one(_COUNT)["n"]
-    for row in rows:
-        row.pop("total", None)
-    return {"data": rows, "page": page, "per_page": per_page, "total": total}
+    return db.paged(_LIST, _COUNT, page, per_page)
 
 
 def create(data: UserCreate) -> dict[str, Any]:
