@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test bench bundle migrate relay clean
+.PHONY: help install run test bench bundle migrate relay trigger clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
@@ -13,6 +13,7 @@ help:
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
 	@echo "make migrate  apply migrations to DATABASE_URL"
 	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
+	@echo "make trigger T=daily-digest   fire a project.yml trigger (or T=package/function) on the running gateway"
 
 $(STAMP): $(wildcard requirements*.txt)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +39,10 @@ migrate: $(STAMP)
 
 relay: $(STAMP)
 	$(BIN)/python -c "from shared import events; print('published', events.relay())"
+
+trigger: $(STAMP)
+	@test -n "$(T)" || { echo "usage: make trigger T=<trigger name or package/function>, e.g. T=daily-digest"; exit 2; }
+	$(BIN)/python -m gateway.trigger "$(T)"
 
 clean:
 	rm -rf build .pytest_cache

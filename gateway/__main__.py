@@ -1,7 +1,8 @@
 """`python -m gateway` (what `make run` starts): IMS on one machine.
 
 Order matters: lock the data dir, start PostgreSQL and Redis, put their URLs into the environment
-before anything reads shared.settings, migrate, catch up the outbox, then serve.
+before anything reads shared.settings, migrate, catch up the outbox, then serve, with project.yml's
+scheduled triggers firing on their cron schedules beside the requests.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from gateway import local, manifest
 
 log = logging.getLogger("ims.gateway")
 
-RELAY_EVERY = 30.0  # seconds; on DigitalOcean the ops/relay cron trigger does this every minute
-
 
 def _relay_once() -> None:
     from shared import events
@@ -29,11 +28,6 @@ def _relay_once() -> None:
             log.info("relayed %s outbox event(s) to Redis", count)
     except Exception as exc:  # Redis down: the outbox keeps the events until the next round
         log.warning("outbox relay failed (%s: %s); will retry", type(exc).__name__, exc)
-
-
-def _relay_forever(stopping: threading.Event) -> None:
-    while not stopping.wait(RELAY_EVERY):
-        _relay_once()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -59,6 +53,7 @@ def main() -> int:
         os.environ["DATABASE_URL"] = services.database_url
         os.environ["REDIS_URL"] = services.redis_url
         os.environ["JWT_SECRET"] = local.jwt_secret(data_dir)
+        os.environ["__OW_API_KEY"] = local.api_key(data_dir)
 
         from shared import migrate
 
@@ -66,10 +61,13 @@ def main() -> int:
         log.info("migrations applied: %s", ", ".join(applied) if applied else "none pending")
         _relay_once()
 
-        from gateway import server
+        from gateway import cron, server
 
         httpd = server.make_server(host, port)
-        threading.Thread(target=_relay_forever, args=(stopping,), name="relay", daemon=True).start()
+        httpd.provide_api_key()
+        # project.yml's scheduled triggers (ops/relay every minute, the mailer's retries, the digest)
+        scheduler = cron.Scheduler(cron.triggers(manifest.load()), lambda t: httpd.activations.start(t.function, t.body))
+        threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()
         print(f"\n  IMS is running at {httpd.url}/api/v1\n"
               f"  API docs:  {httpd.url}/docs\n"
               f"  Data dir:  {data_dir}\n"

@@ -38,6 +38,13 @@ pip install -r requirements.txt --target virtualenv/lib/python3.11/site-packages
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
+def requirements(fn: manifest.Function) -> str:
+    """requirements.txt, plus the files the function's `ims-requirements` annotation names (the
+    mail functions add SendGrid's; the others stay without it and its dependencies)."""
+    extra = str(fn.annotations.get("ims-requirements") or "").split()
+    return "".join((manifest.REPO_ROOT / name).read_text() for name in ["requirements.txt", *extra])
+
+
 def bundle(out: Path) -> list[manifest.Function]:
     """Wipe `out` and write the project there; return the functions bundled."""
     functions = manifest.load()  # fails loudly if project.yml and functions/ disagree
@@ -51,7 +58,7 @@ def bundle(out: Path) -> list[manifest.Function]:
         target.mkdir(parents=True)
         shutil.copyfile(fn.source, target / "__main__.py")
         shutil.copytree(root / "shared", target / "shared", ignore=_SKIP)
-        shutil.copyfile(root / "requirements.txt", target / "requirements.txt")
+        (target / "requirements.txt").write_text(requirements(fn))
         build = target / "build.sh"
         build.write_text(BUILD_SH)
         build.chmod(0o755)

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,14 +176,25 @@ def lock(data_dir: Path) -> Lock:
 
 def jwt_secret(data_dir: Path) -> str:
     """JWT_SECRET from the environment, else one generated on first run and kept in the data dir."""
-    configured = os.environ.get("JWT_SECRET")
+    return kept_secret(data_dir, "JWT_SECRET", "jwt_secret", lambda: secrets.token_urlsafe(48))
+
+
+def api_key(data_dir: Path) -> str:
+    """The invoke API's key (__OW_API_KEY, "<uuid>:<key>" like the platform's), kept like JWT_SECRET;
+    `make trigger` reads it from the data dir."""
+    return kept_secret(data_dir, "__OW_API_KEY", "api_key",
+                       lambda: f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}")
+
+
+def kept_secret(data_dir: Path, env: str, filename: str, generate: Callable[[], str]) -> str:
+    configured = os.environ.get(env)
     if configured:
         return configured
-    path = data_dir / "jwt_secret"
+    path = data_dir / filename
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    secret = generate()
     # O_EXCL and 0600 at creation: the secret is never readable by others, not even for an instant.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

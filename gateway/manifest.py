@@ -7,6 +7,7 @@ folder nobody listed, would be served locally but not deployed (or the reverse),
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 import threading
@@ -44,6 +45,8 @@ class Function:
     limits: dict[str, Any] = field(default_factory=dict)
     triggers: list[dict[str, Any]] = field(default_factory=list)
     directory: Path = Path()
+    web_secure: str | None = None  # webSecure: the X-Require-Whisk-Auth value, "${VAR}" unexpanded
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -54,8 +57,25 @@ class Function:
         return self.web not in (False, None, "false", "no")
 
     @property
+    def routed(self) -> bool:
+        """Served at a REST route (and in the OpenAPI document), not only at its function URL."""
+        return self.route is not None
+
+    @property
     def source(self) -> Path:
         return self.directory / "__main__.py"
+
+    def secret(self) -> str:
+        """The webSecure value the platform would require, "" for none (an unset ${VAR} is empty)."""
+        return expand(self.web_secure) if isinstance(self.web_secure, str) else ""
+
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def expand(value: str) -> str:
+    """Substitute ${VAR}s from the environment, as the deployer does from its env / .env file."""
+    return _VAR.sub(lambda m: os.environ.get(m[1], ""), value)
 
 
 def _function(package: str, raw: dict[str, Any], functions_dir: Path) -> Function:
@@ -66,7 +86,11 @@ def _function(package: str, raw: dict[str, Any], functions_dir: Path) -> Functio
     web = raw.get("web", False)
     annotations = raw.get("annotations") or {}
     method = route = auth = None
-    if web not in (False, None, "false", "no"):
+    web_secure = raw.get("webSecure")
+    if web_secure is not None and not isinstance(web_secure, str):
+        raise ManifestError(f"{qualified}: webSecure must be a secret string such as ${{MAILER_SECRET}}")
+    # A web function guarded by webSecure is for machines: it may be served only at its function URL.
+    if web not in (False, None, "false", "no") and not (web_secure and "ims-route" not in annotations):
         spec = annotations.get("ims-route")
         match = _ROUTE.match(spec or "")
         if not match or match["method"] not in _METHODS:
@@ -80,7 +104,8 @@ def _function(package: str, raw: dict[str, Any], functions_dir: Path) -> Functio
             raise ManifestError(f"{qualified}: annotation ims-auth must be one of {AUTH_LEVELS}, not {auth!r}")
     return Function(package=package, name=name, web=web, method=method, route=route, auth=auth,
                     limits=dict(raw.get("limits") or {}), triggers=list(raw.get("triggers") or []),
-                    directory=functions_dir / package / name)
+                    directory=functions_dir / package / name, web_secure=web_secure,
+                    annotations=dict(annotations))
 
 
 def load(manifest: Path | None = None, functions_dir: Path | None = None) -> list[Function]:
@@ -97,7 +122,7 @@ def load(manifest: Path | None = None, functions_dir: Path | None = None) -> lis
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ManifestError(f"{manifest} lists these functions twice: {', '.join(duplicates)}")
-    routes = [(f.method, f.route) for f in functions if f.is_http]
+    routes = [(f.method, f.route) for f in functions if f.routed]
     clashes = sorted({f"{m} {r}" for m, r in routes if routes.count((m, r)) > 1})
     if clashes:
         raise ManifestError(f"{manifest} gives two functions the same route: {', '.join(clashes)}")

@@ -30,9 +30,11 @@ class Router:
         dynamic: dict[str, dict[str, Function]] = {}
         self._by_name: dict[tuple[str, str], Function] = {}
         for f in functions:
-            if not f.is_http or f.route is None or f.method is None:
+            if not f.is_http:
                 continue
             self._by_name[(f.package, f.name)] = f
+            if f.route is None or f.method is None:
+                continue  # served only at its function URL
             table = dynamic if "{id}" in f.route else self._static
             table.setdefault(f.route, {})[f.method] = f
         self._dynamic = [(_pattern(route), methods) for route, methods in dynamic.items()]

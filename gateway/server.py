@@ -8,10 +8,12 @@ second on two cores without pulling a framework into the runtime.
 from __future__ import annotations
 
 import email.utils
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import signal
 import socket
 import threading
@@ -22,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway import events, manifest, openapi
+from gateway import activations, events, manifest, openapi
+from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
 from shared import errors
@@ -65,12 +68,14 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True  # a lingering keep-alive connection must not hold up shutdown
     request_queue_size = 512  # the stdlib default of 5 refuses bursts of new connections
 
-    def __init__(self, address: tuple[str, int], functions: list[Function], namespace: str) -> None:
+    def __init__(self, address: tuple[str, int], functions: list[Function], namespace: str,
+                 api_key: str) -> None:
         self.functions = [f for f in functions if f.is_http]
         # Import every function now: a broken one fails at start, and no request pays for an import.
-        for f in self.functions:
+        for f in functions:
             manifest.check_spec(f, manifest.load_main(f))
         self.router = Router(self.functions, namespace)
+        self.activations = Activations(functions, namespace, api_key)
         self.clock = _Clock()
         self._openapi: bytes | None = None
         self._openapi_lock = threading.Lock()
@@ -79,7 +84,7 @@ class Server(ThreadingHTTPServer):
     def openapi(self) -> bytes:
         with self._openapi_lock:
             if self._openapi is None:
-                doc = openapi.build([(f, manifest.load_main(f)) for f in self.functions])
+                doc = openapi.build([(f, manifest.load_main(f)) for f in self.functions if f.routed])
                 self._openapi = json.dumps(doc, indent=1).encode()
             return self._openapi
 
@@ -87,6 +92,16 @@ class Server(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def provide_api_key(self) -> None:
+        """Point the functions' chaining (shared.invoke) at this server, as the platform does for a
+        function annotated `provide-api-key: true`. Functions run in this process, so all see it."""
+        os.environ["__OW_API_HOST"] = self.url
+        os.environ["__OW_API_KEY"] = self.activations.api_key
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.activations.shutdown()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -125,7 +140,12 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, [("Content-Type", "application/json")], self.server.openapi()
             if path == "/docs":
                 return 200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode()
+        if path.startswith(activations.PREFIX):
+            return self.server.activations.handle(method, path, query, self.headers.get("authorization"), body)
         function, suffix = self.server.router.match(method, path)
+        secret = function.secret()
+        if secret and not hmac.compare_digest(self.headers.get("x-require-whisk-auth", "").encode(), secret.encode()):
+            raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
         headers = [(k, v) for k, v in self.headers.items() if k.lower() != "x-request-id"]
         headers.append(("x-request-id", request_id))
         event = events.build_event(method, suffix, query, headers, body)
@@ -203,12 +223,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8000, *, manifest_path: Path | None = None,
-                functions_dir: Path | None = None, namespace: str | None = None) -> Server:
-    """Load project.yml and every web function, and bind; `port=0` picks a free port."""
+                functions_dir: Path | None = None, namespace: str | None = None,
+                api_key: str | None = None) -> Server:
+    """Load project.yml and every function, and bind; `port=0` picks a free port.
+
+    `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one."""
     manifest_path = manifest_path or Path(os.environ.get("IMS_MANIFEST") or manifest.DEFAULT_MANIFEST)
     functions_dir = functions_dir or Path(os.environ.get("IMS_FUNCTIONS_DIR") or manifest.DEFAULT_FUNCTIONS_DIR)
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
-    return Server((host, port), manifest.load(manifest_path, functions_dir), namespace)
+    api_key = api_key or os.environ.get("__OW_API_KEY") or f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}"
+    return Server((host, port), manifest.load(manifest_path, functions_dir), namespace, api_key)
 
 
 def run(server: Server) -> None:

@@ -265,3 +265,69 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
         return main
 
     return wrap
+
+
+# --- functions run with plain parameters ---------------------------------------------------------
+
+def _whisk_secret(req: Request, setting: str) -> None:
+    import hmac
+
+    from shared import settings
+
+    expected = getattr(settings.get(), setting)
+    if not expected:  # an unset secret must not leave the function open to anyone
+        raise errors.ServiceUnavailable(f"{setting.upper()} is not configured; this function refuses HTTP calls.")
+    if not hmac.compare_digest((req.header("x-require-whisk-auth") or "").encode(), expected.encode()):
+        raise errors.Unauthorized("X-Require-Whisk-Auth is missing or wrong.")
+
+
+def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]], Any]], Callable[..., dict[str, Any]]]:
+    """Turn `fn(params) -> dict` into `main(args, context=None)` for a function that is invoked with
+    plain parameters (an async invoke, a trigger's body) and may also be reached at its web URL.
+
+    Over HTTP it answers only POSTs carrying `X-Require-Whisk-Auth` equal to the setting `secret`
+    names (the platform checks `webSecure` too; this holds even where that was left empty), and
+    the JSON object in the body is the parameters; without `secret` it refuses HTTP altogether.
+    Invoked directly, a failure is reported as `{"error": …}`, which OpenWhisk records as the
+    activation's application error.
+    """
+    def wrap(fn: Callable[[dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
+        name = "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
+
+        def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
+            args = args if isinstance(args, dict) else {}
+            if "__ow_method" not in args and not isinstance(args.get("http"), dict):
+                try:
+                    return fn({k: v for k, v in args.items() if not k.startswith("__ow_")})  # type: ignore[no-any-return]
+                except errors.HTTPError as exc:
+                    return {"error": exc.detail or exc.title}
+                except Exception as exc:
+                    log.exception("%s failed", name)
+                    return {"error": f"{exc.__class__.__name__} (see the function's log)"}
+            request_id = "-"
+            try:
+                req = parse_event(args)
+                request_id = req.request_id
+                if secret is None:
+                    raise errors.NotFound("This function is not served over HTTP.")
+                if req.method != "POST":
+                    raise errors.MethodNotAllowed("Use POST.", headers={"Allow": "POST"})
+                _whisk_secret(req, secret)
+                try:
+                    params = json.loads(req.body) if req.body.strip() else {}
+                except ValueError:
+                    params = None
+                if not isinstance(params, dict):
+                    raise errors.ValidationFailed([{"loc": ["body"], "msg": "Send a JSON object", "type": "json"}])
+                return respond(fn(params), 200, request_id)
+            except errors.HTTPError as exc:
+                return problem(exc, request_id)
+            except Exception:
+                log.exception("unhandled error in %s (request %s)", name, request_id)
+                return problem(errors.HTTPError("An unexpected error occurred; quote the request id."),
+                               request_id)
+
+        main.__doc__ = fn.__doc__
+        return main
+
+    return wrap

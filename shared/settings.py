@@ -20,6 +20,17 @@ class Settings:
     db_pool_size: int
     access_ttl: int = 3600
     refresh_ttl: int = 7 * 24 * 3600
+    # mail (shared.mail, shared.services.notify); all optional: with no transport, mail is logged
+    public_url: str = "http://localhost:8000"
+    mail_from: str = "IMS <ims@localhost>"
+    alert_email_to: tuple[str, ...] = ()  # empty: every active manager
+    sendgrid_api_key: str = ""
+    sendgrid_host: str = "https://api.sendgrid.com"
+    smtp_url: str = ""
+    mailer_secret: str = ""
+    mail_max_attempts: int = 5
+    mail_retry_seconds: int = 60  # the first retry's delay; each later one waits twice as long
+    mail_timeout: float = 10.0
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -49,6 +60,16 @@ def _load() -> Settings:
         allow_self_registration=_env("ALLOW_SELF_REGISTRATION", "true").lower() in ("1", "true", "yes", "on"),
         stream_maxlen=_int("IMS_STREAM_MAXLEN", 100_000),
         db_pool_size=_int("IMS_DB_POOL_SIZE", 8),
+        public_url=_env("PUBLIC_URL", "http://localhost:8000").rstrip("/"),
+        mail_from=_env("MAIL_FROM", "IMS <ims@localhost>"),
+        alert_email_to=tuple(a.strip() for a in _env("ALERT_EMAIL_TO", "").split(",") if a.strip()),
+        sendgrid_api_key=_env("SENDGRID_API_KEY", ""),
+        sendgrid_host=_env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
+        smtp_url=_env("SMTP_URL", ""),
+        mailer_secret=_env("MAILER_SECRET", ""),
+        mail_max_attempts=max(1, _int("MAIL_MAX_ATTEMPTS", 5)),
+        mail_retry_seconds=max(0, _int("MAIL_RETRY_SECONDS", 60)),
+        mail_timeout=float(_int("MAIL_TIMEOUT_SECONDS", 10)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import db, errors, events
+from shared import db, errors, events, invoke
 from shared.auth import Principal
 from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 
@@ -92,6 +92,12 @@ def _who(user: Principal) -> dict[str, Any]:
     return {"id": user.id}
 
 
+def _mail_after_commit(alert_ids: list[int]) -> None:
+    """Chain the low-stock mailer once the alert is committed: fire-and-forget, never failing the write."""
+    if alert_ids:
+        db.after_commit(lambda: invoke.invoke_async("notify/low-stock-mailer", {"alert_ids": alert_ids}))
+
+
 # --- reads --------------------------------------------------------------------------------------
 
 def get(item_id: int) -> dict[str, Any]:
@@ -157,6 +163,7 @@ def move(item_id: int, delta: int, action: str, user: Principal, notes: str | No
         assert row is not None
         if row["id"] is not None:
             events.publish_after_commit(row["events"] or [])
+            _mail_after_commit([e["data"]["alert_id"] for e in row["events"] or [] if e["type"] == "low_stock_alert"])
             return _public(row)
         # Refused (or no such item). Read the quantity afresh for the answer; if stock arrived
         # between the refusal and this read, try the movement again rather than contradict ourselves.
@@ -202,6 +209,7 @@ def _sync_alert(conn: db.Conn, before: dict[str, Any], after: dict[str, Any]) ->
     if became_low:
         raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
         if raised:
+            _mail_after_commit([raised["id"]])
             events.emit(conn, "low_stock_alert", {
                 "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
                 "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})

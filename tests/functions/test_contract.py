@@ -17,7 +17,7 @@ from gateway import manifest
 from gateway.events import build_event
 
 FUNCTIONS = manifest.load()
-WEB = [f for f in FUNCTIONS if f.is_http]
+WEB = [f for f in FUNCTIONS if f.routed]
 BY_NAME = {f.qualified: f for f in FUNCTIONS}
 IDS = [f.qualified for f in WEB]
 

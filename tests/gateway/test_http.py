@@ -17,7 +17,7 @@ from gateway import local, manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = manifest.load()
-WEB = [f for f in FUNCTIONS if f.is_http]
+WEB = [f for f in FUNCTIONS if f.routed]
 VOLATILE = ("request_id",)
 
 

@@ -1,0 +1,190 @@
+"""Low-stock mail and the digest.
+
+An alert's mail goes pending -> sending -> sent, or back to pending with a back-off after a failure,
+or failed once MAIL_MAX_ATTEMPTS are spent. A mailer claims ONE alert at a time in a single
+statement (`FOR UPDATE SKIP LOCKED`, then `sending` with a lease), so concurrent mailers never send
+the same alert twice; one that died mid-send has its claim expire after LEASE and the alert is
+tried again. An alert resolved (back in stock) before its mail went out is not mailed: `skipped`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from shared import db, mail, settings
+
+log = logging.getLogger("ims.notify")
+
+LEASE = 300  # seconds a claimed alert stays ours; well over the mailer's 60 s time limit
+PER_RUN = 50  # alerts one run mails at most; a scheduled run takes the rest
+MAX_DELAY = 6 * 3600
+DIGEST_ROWS = 500  # items listed in one digest; the count says how many more there are
+
+_SKIP_RESOLVED = """
+UPDATE alerts SET mail_status = 'skipped'
+WHERE mail_status = 'pending' AND resolved_at IS NOT NULL"""
+
+_CLAIM = """
+WITH due AS (
+    SELECT id FROM alerts
+    WHERE mail_status IN ('pending', 'sending') AND mail_next_at <= now() AND resolved_at IS NULL
+      AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE alerts a
+SET mail_status = 'sending', mail_attempts = a.mail_attempts + 1,
+    mail_next_at = now() + make_interval(secs => :lease)
+FROM due, items i LEFT JOIN locations l ON l.id = i.location_id
+WHERE a.id = due.id AND i.id = a.item_id
+RETURNING a.id, a.item_id, a.threshold, a.created_at, a.mail_attempts,
+          i.name, i.sku, i.quantity, i.unit, l.name AS location"""
+
+_SENT = """
+UPDATE alerts SET mail_status = 'sent', mail_sent_at = now(), mail_last_error = NULL
+WHERE id = :id AND mail_status = 'sending'"""
+
+_FAILED = """
+UPDATE alerts
+SET mail_status = CASE WHEN mail_attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+    mail_last_error = :error, mail_next_at = now() + make_interval(secs => :delay)
+WHERE id = :id AND mail_status = 'sending'
+RETURNING mail_status"""
+
+_MANAGERS = "SELECT email FROM users WHERE role = 'manager' AND is_active ORDER BY id"
+
+_LOW = """
+SELECT i.id, i.name, i.sku, i.quantity, i.low_stock_threshold AS threshold, i.unit, l.name AS location,
+       count(*) OVER () AS total
+FROM items i LEFT JOIN locations l ON l.id = i.location_id
+WHERE i.quantity < i.low_stock_threshold
+ORDER BY i.quantity - i.low_stock_threshold, lower(i.name)
+LIMIT :n"""
+
+_MAIL_FAILED = """
+SELECT a.id, a.item_id, i.name, i.sku, a.mail_attempts AS attempts, a.mail_last_error AS last_error, a.created_at
+FROM alerts a JOIN items i ON i.id = a.item_id
+WHERE a.mail_status = 'failed' AND a.resolved_at IS NULL
+ORDER BY a.id"""
+
+
+def recipients() -> tuple[str, ...]:
+    configured = settings.get().alert_email_to
+    return configured or tuple(row["email"] for row in db.query(_MANAGERS))
+
+
+def _item_link(item_id: int) -> str:
+    return f"{settings.get().public_url}/api/v1/items/{item_id}"
+
+
+def _delay(attempts: int) -> int:
+    return min(settings.get().mail_retry_seconds * 2 ** max(attempts - 1, 0), MAX_DELAY)
+
+
+# --- one alert ----------------------------------------------------------------------------------
+
+def alert_message(alert: dict[str, Any], to: tuple[str, ...]) -> mail.Message:
+    location = alert["location"] or "no location"
+    link = _item_link(alert["item_id"])
+    subject = f"Low stock: {alert['name']} ({alert['quantity']} {alert['unit']} left)"
+    rows = [("Item", alert["name"]), ("SKU", alert["sku"]),
+            ("Quantity", f"{alert['quantity']} {alert['unit']}"),
+            ("Threshold", f"{alert['threshold']} {alert['unit']}"), ("Location", location)]
+    text = (f"{alert['name']} has fallen below its low-stock threshold.\n\n"
+            + "".join(f"{label + ':':<11}{value}\n" for label, value in rows)
+            + f"\nOpen it: {link}\n")
+    cells = "".join(f"<tr><th align=\"left\">{label}</th><td>{html.escape(str(value))}</td></tr>"
+                    for label, value in rows)
+    body = (f"<p><strong>{html.escape(alert['name'])}</strong> has fallen below its low-stock threshold.</p>"
+            f"<table>{cells}</table>"
+            f"<p><a href=\"{html.escape(link)}\">Open {html.escape(alert['name'])} in IMS</a></p>")
+    return mail.Message(to=to, subject=subject, text=text, html=body)
+
+
+def send_alerts(alert_ids: list[int] | None = None) -> dict[str, Any]:
+    """Mail the due unsent alerts among `alert_ids` (all of them when None), one at a time.
+
+    Stops at the first failure: the transport is most likely down for the rest too, and each
+    attempt could cost a full timeout. Returns the ids sent, to be retried, and failed for good.
+    """
+    s = settings.get()
+    db.execute(_SKIP_RESOLVED)
+    outcome: dict[str, Any] = {"sent": [], "retry": [], "failed": [], "transport": mail.transport()}
+    to = recipients()
+    for _ in range(PER_RUN):
+        alert = db.one(_CLAIM, ids=alert_ids, lease=LEASE)
+        if alert is None:
+            break
+        try:
+            mail.send(alert_message(alert, to))
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, mail.MailError) else f"{exc.__class__.__name__}: {exc}"
+            if not isinstance(exc, mail.MailError):
+                log.exception("mailing alert %s failed unexpectedly", alert["id"])
+            row = db.one(_FAILED, id=alert["id"], error=error[:500], max_attempts=s.mail_max_attempts,
+                         delay=_delay(alert["mail_attempts"]))
+            status = row["mail_status"] if row else "pending"
+            outcome["failed" if status == "failed" else "retry"].append(alert["id"])
+            log.warning("alert %s mail attempt %s failed (%s): %s", alert["id"], alert["mail_attempts"],
+                        status, error)
+            break
+        db.execute(_SENT, id=alert["id"])
+        outcome["sent"].append(alert["id"])
+        log.info("alert %s mailed to %s", alert["id"], ", ".join(to))
+    return outcome
+
+
+# --- the digest ---------------------------------------------------------------------------------
+
+def digest_message(low: list[dict[str, Any]], failed: list[dict[str, Any]], to: tuple[str, ...]) -> mail.Message:
+    total = low[0]["total"] if low else 0
+    parts = []
+    if total:
+        parts.append(f"{total} item{'s' if total != 1 else ''} below threshold")
+    if failed:
+        parts.append(f"{len(failed)} alert mail{'s' if len(failed) != 1 else ''} failed")
+    subject = "IMS digest: " + ", ".join(parts)
+
+    text = [subject, ""]
+    body = [f"<h2>{html.escape(subject)}</h2>"]
+    if low:
+        text.append("Below threshold (quantity / threshold, location):")
+        body.append("<h3>Below threshold</h3><table><tr><th>Item</th><th>SKU</th><th>Quantity</th>"
+                    "<th>Threshold</th><th>Location</th></tr>")
+        for row in low:
+            location = row["location"] or "-"
+            text.append(f"- {row['name']} [{row['sku']}]: {row['quantity']} / {row['threshold']} {row['unit']}, "
+                        f"{location}")
+            cells = (row["name"], row["sku"], f"{row['quantity']} {row['unit']}", row["threshold"], location)
+            body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        body.append("</table>")
+        if total > len(low):
+            text.append(f"… and {total - len(low)} more (GET /api/v1/items?below_threshold=true)")
+            body.append(f"<p>… and {total - len(low)} more.</p>")
+        text.append("")
+    if failed:
+        text.append("Alerts whose mail could not be sent:")
+        body.append("<h3>Alerts whose mail could not be sent</h3><ul>")
+        for row in failed:
+            line = (f"alert {row['id']}: {row['name']} [{row['sku']}], {row['attempts']} attempts, "
+                    f"last error: {row['last_error']}")
+            text.append(f"- {line}")
+            body.append(f"<li>{html.escape(line)}</li>")
+        body.append("</ul>")
+    text.append(f"\n{settings.get().public_url}/api/v1/items?below_threshold=true")
+    return mail.Message(to=to, subject=subject, text="\n".join(text) + "\n", html="".join(body))
+
+
+def digest() -> dict[str, Any]:
+    """Retry unsent alert mail, then send one summary; nothing when there is nothing to report."""
+    retried = send_alerts()
+    low = db.query(_LOW, n=DIGEST_ROWS)
+    failed = db.query(_MAIL_FAILED)
+    outcome = {"retried": retried, "low_stock": low[0]["total"] if low else 0, "failed_alerts": len(failed),
+               "sent": False}
+    if low or failed:
+        mail.send(digest_message(low, failed, recipients()))
+        outcome["sent"] = True
+    return outcome
