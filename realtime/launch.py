@@ -1,0 +1,53 @@
+"""Run `python -m realtime` as a child process: how `make run`, the bench and the tests start it.
+
+A separate process rather than a thread of the gateway: its own event loop and GIL, and the same
+shape as a deployed realtime container.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Realtime:
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.proc, self.url = proc, url
+        self.http_url = url.replace("ws://", "http://", 1).removesuffix("/ws")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM (connections get 1001), then wait; kill only if it does not exit in `timeout` s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def start(env: dict[str, str] | None = None, stderr: IO[str] | int | None = None, timeout: float = 30) -> Realtime:
+    """Start the server with `env` (default: ours) and wait until it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "realtime"], cwd=ROOT, env=env or dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.startswith("ws://"):
+        Realtime(proc, "").stop()
+        raise RuntimeError(f"the realtime server did not start (exit code {proc.poll()})")
+    return Realtime(proc, line)

@@ -1,0 +1,139 @@
+"""The Redis stream `ims:events` as the live feed sees it: ids, events as sent to clients, replay, retention.
+
+An entry's fields are `event_id` (the outbox id), `event`, `data` (JSON text) and `ts`
+(shared/events.py writes them). A client receives `{"id": <stream id>, "event", "data", "ts"}`;
+the stream id is what it hands back as `last_event_id` to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from shared.events import STREAM
+
+log = logging.getLogger("ims.realtime")
+
+EVENT_TYPES = frozenset({
+    "item_created", "item_updated", "item_deleted", "stock_changed", "low_stock_alert",
+    "alert_acknowledged", "stock_recovered", "category_changed", "location_changed", "user_changed",
+})
+# Alerts and their resolution carry alert ids only /alerts can show, and /alerts and /users are for
+# managers; staff see the stock itself through stock_changed (with is_low_stock).
+MANAGER_ONLY = frozenset({"low_stock_alert", "alert_acknowledged", "stock_recovered", "user_changed"})
+
+REPLAY_BATCH = 500
+_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+
+Key = tuple[int, int]
+
+
+def parse_id(text: str) -> Key:
+    """'1700000000000-3' -> (1700000000000, 3); ValueError for anything else."""
+    match = _ID.match(text)
+    if match is None:
+        raise ValueError(f"not a stream id: {text[:40]!r}")
+    return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    key: Key
+    type: str
+    event_id: str  # the outbox id: the same event published twice (a relay after data loss) has one
+    item_id: int | None
+    data: dict[str, Any]
+    message: bytes  # what every client allowed to see it receives: serialized once per process
+
+    @property
+    def manager_only(self) -> bool:
+        return self.type in MANAGER_ONLY
+
+
+def _item_id(data: dict[str, Any]) -> int | None:
+    """The item an event is about, wherever that event type keeps it."""
+    for value in (data.get("item_id"), (data.get("item") or {}).get("id"), (data.get("alert") or {}).get("item_id")):
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def to_event(stream_id: str, fields: dict[str, str]) -> Event | None:
+    """The event in a stream entry, or None (logged) for an entry not written by shared.events."""
+    try:
+        type_, raw = fields["event"], fields["data"]
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("data is not an object")
+        ts = fields.get("ts")
+    except (KeyError, ValueError) as exc:
+        log.warning("skipping stream entry %s: %s", stream_id, exc)
+        return None
+    # `raw` is already JSON: splice it in rather than parse and dump it again.
+    message = '{"id":%s,"event":%s,"data":%s,"ts":%s}' % (
+        json.dumps(stream_id), json.dumps(type_), raw, json.dumps(ts))
+    return Event(stream_id, parse_id(stream_id), type_, fields.get("event_id", ""), _item_id(data), data,
+                 message.encode())
+
+
+def control(event: str, data: dict[str, Any] | None = None) -> str:
+    """A message from the server itself (ready, subscribed, resync_required, error): no stream id."""
+    return json.dumps({"event": event, "data": data or {}}, separators=(",", ":"))
+
+
+async def last_id(redis: Any) -> str:
+    """The id of the newest entry ever added ('0-0' for a stream that does not exist yet)."""
+    try:
+        info = await redis.xinfo_stream(STREAM)
+    except Exception as exc:
+        if "no such key" in str(exc).lower():
+            return "0-0"
+        raise
+    return str(info["last-generated-id"])
+
+
+async def missed_history(redis: Any, after: Key) -> str | None:
+    """Why entries after `after` can no longer be replayed (trimmed, or the id is not from this
+    stream), or None when the stream still holds everything after it."""
+    try:
+        info = await redis.xinfo_stream(STREAM)
+    except Exception as exc:
+        if "no such key" in str(exc).lower():
+            return None if after == (0, 0) else "the event stream was reset"
+        raise
+    if after > parse_id(str(info["last-generated-id"])):
+        return "last_event_id is not from this event stream"
+    deleted = info.get("max-deleted-entry-id")  # Redis 7 knows exactly what it trimmed
+    if deleted is not None:
+        return "last_event_id is older than the stream keeps" if after < parse_id(str(deleted)) else None
+    first = info.get("first-entry")
+    newest = parse_id(str(info["last-generated-id"]))
+    if first is None:  # empty: fine only if nothing was ever added after `after`
+        return None if after == newest else "last_event_id is older than the stream keeps"
+    # Redis 6 says only where the stream starts now: an id before that may have lost entries.
+    return "last_event_id is older than the stream keeps" if after < parse_id(str(first[0])) else None
+
+
+async def replay(redis: Any, after: str) -> AsyncIterator[Event]:
+    """Every event after `after` (exclusive), oldest first, in batches."""
+    cursor = after
+    while True:
+        batch = await redis.xrange(STREAM, min=f"({cursor}", max="+", count=REPLAY_BATCH)
+        for stream_id, fields in batch:
+            event = to_event(stream_id, fields)
+            if event is not None:
+                yield event
+        if len(batch) < REPLAY_BATCH:
+            return
+        cursor = batch[-1][0]
+
+
+async def trim_by_age(redis: Any, max_age: float) -> int:
+    """Drop entries older than `max_age` seconds (approximately: whole macro-nodes); return how many."""
+    oldest_ms = int((time.time() - max_age) * 1000)
+    return int(await redis.xtrim(STREAM, minid=f"{oldest_ms}-0", approximate=True))
