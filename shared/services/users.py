@@ -6,7 +6,7 @@ import math
 import uuid
 from typing import Any
 
-from shared import auth, db, errors, settings
+from shared import auth, db, errors, events, settings
 from shared.models import LoginIn, RegisterIn, UserCreate, UserPatch
 
 USER_COLS = "id, email, full_name, role, is_active, created_at, updated_at"
@@ -61,6 +61,7 @@ def _insert(conn: db.Conn, email: str, full_name: str, password: str, role: str,
                     role=role, active=active)
     if user is None:
         raise errors.Conflict("A user with this e-mail already exists.", code="email_taken")
+    events.emit(conn, "user_changed", {"action": "created", "user": user})
     return user
 
 
@@ -165,4 +166,8 @@ def update(user_id: int, data: UserPatch) -> dict[str, Any]:
             if conn.one(_OTHER_MANAGERS, id=user_id)["n"] == 0:
                 raise errors.Conflict("The last active manager cannot be demoted or deactivated.",
                                       code="last_manager")
-        return conn.one(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
+        user = conn.one(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
+        # Managers' screens follow it live; the realtime server closes the sockets of a user whose
+        # tokens this change revoked (deactivated, or a new role).
+        events.emit(conn, "user_changed", {"action": "updated", "user": user})
+        return user
