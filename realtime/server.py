@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -146,6 +147,7 @@ class RealtimeServer:
     # --- one connection ---------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        self._bound_kernel_buffer(ws)
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query, keep_blank_values=True)
         try:
             after = self._last_event_id(query)
@@ -169,6 +171,14 @@ class RealtimeServer:
             pass
         finally:
             self.hub.remove(client)
+
+    def _bound_kernel_buffer(self, ws: ServerConnection) -> None:
+        """Linux grows a socket's send buffer up to 4 MiB for a peer that stops reading; fixing it at
+        the client buffer size bounds the kernel's memory per client too, and lets a stalled client
+        fill its budget (and be dropped) after kilobytes rather than megabytes."""
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.client_buffer)
 
     @staticmethod
     def _last_event_id(query: dict[str, list[str]]) -> str | None:
