@@ -230,8 +230,12 @@ class LogEntry(Out):
     created_at: dt.datetime
 
 
+MailStatus = Literal["pending", "sending", "sent", "failed", "skipped"]
+
+
 class AlertQuery(Query):
     acknowledged: Optional[bool] = None
+    mail_status: Optional[MailStatus] = None
 
 
 class Alert(Out):
@@ -245,6 +249,10 @@ class Alert(Out):
     acknowledged_at: Optional[dt.datetime]
     acknowledged_by: Optional[int]
     resolved_at: Optional[dt.datetime]
+    mail_status: MailStatus
+    mail_attempts: int
+    mail_sent_at: Optional[dt.datetime]
+    mail_last_error: Optional[str]
 
 
 class Activity(Out):

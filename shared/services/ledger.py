@@ -11,7 +11,8 @@ from shared.models import AlertQuery, LogQuery
 _LOG_COLS = ("id, item_id, user_id, action, quantity_before, quantity_after, "
              "quantity_after - quantity_before AS delta, notes, request_id, created_at")
 _ALERT_COLS = ("a.id, a.item_id, i.name AS item_name, i.sku AS item_sku, a.quantity, a.threshold, "
-               "a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at")
+               "a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, "
+               "a.mail_status, a.mail_attempts, a.mail_sent_at, a.mail_last_error")
 
 
 def logs(q: LogQuery, item_id: int | None = None) -> dict[str, Any]:
@@ -37,9 +38,13 @@ def item_history(item_id: int, q: LogQuery) -> dict[str, Any]:
 
 
 def alerts(q: AlertQuery) -> dict[str, Any]:
-    cond = {None: "true", True: "a.acknowledged_at IS NOT NULL", False: "a.acknowledged_at IS NULL"}[q.acknowledged]
+    where = [{None: "true", True: "a.acknowledged_at IS NOT NULL", False: "a.acknowledged_at IS NULL"}[q.acknowledged]]
+    if q.mail_status is not None:
+        where.append("a.mail_status = :mail_status")
+    cond = " AND ".join(where)
     return db.paged(f"SELECT {_ALERT_COLS} FROM alerts a JOIN items i ON i.id = a.item_id WHERE {cond} "
-                  "ORDER BY a.id DESC", f"SELECT count(*) AS n FROM alerts a WHERE {cond}", q.page, q.per_page)
+                    "ORDER BY a.id DESC", f"SELECT count(*) AS n FROM alerts a WHERE {cond}", q.page, q.per_page,
+                    **({"mail_status": q.mail_status} if q.mail_status else {}))
 
 
 def acknowledge(alert_id: int, user: Principal) -> dict[str, Any]:

@@ -60,7 +60,7 @@ SELECT i.id, i.name, i.sku, i.quantity, i.low_stock_threshold AS threshold, i.un
        count(*) OVER () AS total
 FROM items i LEFT JOIN locations l ON l.id = i.location_id
 WHERE i.quantity < i.low_stock_threshold
-ORDER BY i.quantity - i.low_stock_threshold, lower(i.name)
+ORDER BY CAST(i.quantity AS numeric) / i.low_stock_threshold, lower(i.name)  -- emptiest first
 LIMIT :n"""
 
 _MAIL_FAILED = """

@@ -1,0 +1,111 @@
+"""notify/digest against a database of its own (the digest reports on everything in it): one mail
+listing every item below threshold and every alert whose mail failed; nothing when all is well."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway import manifest
+
+DIGEST = next(f for f in manifest.load() if f.qualified == "notify/digest")
+
+
+@pytest.fixture
+def own_database(services: dict[str, str], mail_env: Any) -> Iterator[None]:
+    """The digest's own empty, migrated database for the duration of one test."""
+    from gateway import local
+    from shared import db, migrate, settings
+
+    saved = os.environ["DATABASE_URL"]
+    db.close_pool()
+    os.environ["DATABASE_URL"] = local.fresh_database(saved, "ims_test_digest")
+    settings.reset()
+    migrate.migrate()
+    mail_env(ALERT_EMAIL_TO="stores@ims.test")
+    yield
+    db.close_pool()
+    os.environ["DATABASE_URL"] = saved
+    settings.reset()
+
+
+def digest() -> dict[str, Any]:
+    return manifest.load_main(DIGEST)({})  # type: ignore[no-any-return]
+
+
+def add_item(name: str, sku: str, quantity: int, threshold: int, location: str | None = None) -> int:
+    from shared import db
+
+    location_id = None
+    if location:
+        location_id = db.one("INSERT INTO locations (name) VALUES (:n) RETURNING id", n=location)["id"]  # type: ignore[index]
+    row = db.one("INSERT INTO items (name, sku, quantity, low_stock_threshold, unit, location_id) "
+                 "VALUES (:name, :sku, :q, :t, 'kg', :loc) RETURNING id",
+                 name=name, sku=sku, q=quantity, t=threshold, loc=location_id)
+    return row["id"]  # type: ignore[index]
+
+
+def test_nothing_to_report_sends_nothing(own_database, smtp):
+    inbox, _ = smtp
+    add_item("Plenty", "P-1", 50, 5)
+    outcome = digest()
+    assert outcome["sent"] is False and outcome["low_stock"] == 0 and outcome["failed_alerts"] == 0
+    assert inbox.messages == []
+
+
+def test_digest_lists_low_items_and_failed_alert_mail(own_database, smtp):
+    from shared import db
+
+    inbox, _ = smtp
+    add_item("Flour", "FL-1", 2, 5, location="Bay 1")
+    add_item("Sugar", "SU-1", 50, 5, location="Bay 2")
+    salt = add_item("Salt", "SA-1", 0, 1)
+    db.execute("INSERT INTO alerts (item_id, quantity, threshold, mail_status, mail_attempts, mail_last_error) "
+               "VALUES (:id, 0, 1, 'failed', 5, 'SMTP 10.0.0.1:25: ConnectionRefusedError')", id=salt)
+
+    outcome = digest()
+    assert outcome["sent"] is True and outcome["low_stock"] == 2 and outcome["failed_alerts"] == 1
+    [message] = inbox.messages
+    assert message["Subject"] == "IMS digest: 2 items below threshold, 1 alert mail failed"
+    assert message["To"] == "stores@ims.test"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "- Salt [SA-1]: 0 / 1 kg, -" in text  # the emptiest first
+    assert "- Flour [FL-1]: 2 / 5 kg, Bay 1" in text
+    assert text.index("Salt [SA-1]") < text.index("Flour [FL-1]")
+    assert "Sugar" not in text and "Sugar" not in html
+    assert "5 attempts, last error: SMTP 10.0.0.1:25: ConnectionRefusedError" in text
+    for cell in ("<td>Flour</td>", "<td>FL-1</td>", "<td>2 kg</td>", "<td>5</td>", "<td>Bay 1</td>"):
+        assert cell in html
+
+
+def test_digest_retries_unsent_alerts_first(own_database, smtp):
+    from shared import db
+
+    inbox, _ = smtp
+    oil = add_item("Oil", "OI-1", 1, 3)
+    db.execute("INSERT INTO alerts (item_id, quantity, threshold, mail_attempts) VALUES (:id, 1, 3, 1)", id=oil)
+    outcome = digest()
+    assert len(outcome["retried"]["sent"]) == 1
+    assert [m["Subject"] for m in inbox.messages] == ["Low stock: Oil (1 kg left)",
+                                                     "IMS digest: 1 item below threshold"]
+
+
+def test_digest_escapes_item_text_in_html(own_database, smtp):
+    inbox, _ = smtp
+    add_item("<script>alert(1)</script>", "X&Y", 0, 1)
+    digest()
+    html = inbox.messages[0].get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "X&amp;Y" in html
+
+
+def test_digest_reports_a_transport_failure_as_its_error(own_database, mail_env):
+    from tests.notify.conftest import free_port
+
+    mail_env(SMTP_URL=f"smtp://127.0.0.1:{free_port()}")
+    add_item("Rice", "RI-1", 0, 1)
+    outcome = digest()
+    assert outcome == {"error": "MailError (see the function's log)"}
