@@ -46,6 +46,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     held = local.lock(data_dir)
     services = None
+    feed = None  # the realtime server, a child process
     stopping = threading.Event()
     try:
         log.info("starting PostgreSQL and Redis under %s", data_dir)
@@ -61,6 +62,10 @@ def main() -> int:
         log.info("migrations applied: %s", ", ".join(applied) if applied else "none pending")
         _relay_once()
 
+        from realtime import launch
+
+        feed = launch.start()
+
         from gateway import cron, server
 
         httpd = server.make_server(host, port)
@@ -70,6 +75,7 @@ def main() -> int:
         threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()
         print(f"\n  IMS is running at {httpd.url}/api/v1\n"
               f"  API docs:  {httpd.url}/docs\n"
+              f"  Live feed: {feed.url}\n"
               f"  Data dir:  {data_dir}\n"
               f"  Press Ctrl-C to stop.\n", file=sys.stderr, flush=True)
         server.run(httpd)
@@ -77,6 +83,8 @@ def main() -> int:
         log.info("interrupted during start-up")
     finally:
         stopping.set()
+        if feed is not None:
+            feed.stop()
         if services is not None:
             services.stop()
         held.release()
