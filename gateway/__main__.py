@@ -71,7 +71,8 @@ def main() -> int:
         httpd = server.make_server(host, port)
         httpd.provide_api_key()
         # project.yml's scheduled triggers (ops/relay every minute, the mailer's retries, the digest)
-        scheduler = cron.Scheduler(cron.triggers(manifest.load()), lambda t: httpd.activations.start(t.function, t.body))
+        scheduler = cron.Scheduler(cron.triggers(manifest.load()),
+                                   lambda t: httpd.activations.start(t.function, t.body))
         threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()
         print(f"\n  IMS is running at {httpd.url}/api/v1\n"
               f"  API docs:  {httpd.url}/docs\n"

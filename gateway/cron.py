@@ -20,7 +20,7 @@ from gateway.manifest import Function
 
 log = logging.getLogger("ims.cron")
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 _NAMES = {3: "jan feb mar apr may jun jul aug sep oct nov dec".split(), 4: "sun mon tue wed thu fri sat".split()}
 
@@ -77,10 +77,11 @@ class Cron:
         if len(parts) != 5:
             raise ValueError(f"cron {text!r}: expected 5 fields (minute hour day month weekday), got {len(parts)}")
         try:
-            fields = [_field(part, i) for i, part in enumerate(parts)]
+            minutes, hours, days, months, weekdays = (_field(part, i) for i, part in enumerate(parts))
         except ValueError as exc:
             raise ValueError(f"cron {text!r}: {exc}") from None
-        return cls(text, *fields, any_day=parts[2].startswith("*"), any_weekday=parts[4].startswith("*"))
+        return cls(text, minutes, hours, days, months, weekdays,
+                   any_day=parts[2].startswith("*"), any_weekday=parts[4].startswith("*"))
 
     def _day_matches(self, t: dt.datetime) -> bool:
         day, weekday = t.day in self.days, (t.weekday() + 1) % 7 in self.weekdays

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import cron, manifest, trigger
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SAT = dt.datetime(2026, 11, 21, 10, 3, 30, tzinfo=UTC)  # a Saturday
 
 
