@@ -292,3 +292,11 @@ def test_mailer_function_url_requires_the_whisk_secret(api, mail_env, smtp):
     mail_env(MAILER_SECRET=None)  # unset: the function refuses HTTP rather than run for anyone
     closed = api.post(url, {}, headers={"X-Require-Whisk-Auth": ""})
     assert closed.status == 503 and json.loads(closed.body)["code"] == "service_unavailable"
+
+
+def test_the_functions_that_can_raise_an_alert_are_given_the_api_key():
+    """On DigitalOcean only functions annotated provide-api-key: true get __OW_API_KEY to chain with."""
+    from gateway import manifest
+
+    keyed = {f.qualified for f in manifest.load() if f.annotations.get("provide-api-key") is True}
+    assert keyed == {"items/withdraw", "items/replace", "items/patch"}
