@@ -8,5 +8,6 @@ on them.
 - `bench.seed`     the 100k items, built inside PostgreSQL with generate_series
 - `bench.load`     a minimal HTTP/1.1 keep-alive client and the timed load loop
 - `bench.cold`     cold start of one function in a fresh interpreter, the platform's way
+- `bench.feed`     live-feed fan-out latency and memory per connection (a realtime process, a client process)
 - `bench.__main__` start services and gateway, run everything, print the table, stop everything
 """

@@ -3,7 +3,8 @@
 Order: lock the bench data dir, start (or reuse) PostgreSQL and Redis, create a fresh `ims_bench`
 database, migrate, seed, start the gateway in a child process on a free loopback port, register the
 first user (a manager) and log in, then measure: stock withdrawals at several concurrencies (spread
-over the 100k items, and all on one hot item), list/search latency, and the cold start of a function.
+over the 100k items, and all on one hot item), list/search latency, the cold start of a function, and
+the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed).
 Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
 
 Environment:
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import cold, load, seed  # noqa: E402
+from bench import cold, feed, load, seed  # noqa: E402
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -252,6 +253,37 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded) -> list[Row]:
     return rows
 
 
+FEED_CLIENTS = (100, 1_000, 5_000)
+FEED_TARGETS = {1_000: 50.0, 5_000: 150.0}  # p99 ms
+FEED_KIB_TARGET = 16.0
+
+
+def _feed_rows(env: dict[str, str], gw: Gateway, token: str, seconds: float, log_path: Path) -> list[Row]:
+    status, body = request(gw, "POST", "/api/v1/items", {"name": "Live feed probe", "sku": "BENCH-FEED",
+                                                          "quantity": 1_000_000, "low_stock_threshold": 0}, token)
+    if status != 201:
+        raise RuntimeError(f"creating the feed probe item failed: {status} {body[:300]!r}")
+    item_id = json.loads(body)["id"]
+    rounds = max(5, round(seconds * 4))
+    rows: list[Row] = []
+    with open(log_path, "w") as log:
+        for clients in FEED_CLIENTS:
+            ph = feed.phase(ROOT, cold.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
+            p50, p99, kib = ph.percentile(50), ph.percentile(99), ph.kib_per_connection
+            limit = FEED_TARGETS.get(clients)
+            checks = [(f"p99 <= {limit:g} ms", p99 <= limit)] if limit else []
+            if clients == FEED_CLIENTS[-1]:  # memory per connection shows best at the largest count
+                checks.append((f"<= {FEED_KIB_TARGET:g} KiB", kib <= FEED_KIB_TARGET))
+            target = ", ".join(text for text, _ in checks) or "-"
+            ok = all(passed for _, passed in checks) if checks else None
+            rows.append([f"{clients:,}", str(rounds), f"{len(ph.latencies):,}", str(ph.missing), _ms(p50), _ms(p99),
+                         _ms(max(ph.latencies) * 1000 if ph.latencies else math.nan), f"{kib:.1f}", target,
+                         _verdict(ok)])
+            print(f"  {clients:>5} clients: p50 {_ms(p50)} ms  p99 {_ms(p99)} ms  missing {ph.missing}  "
+                  f"{kib:.1f} KiB per idle connection", file=sys.stderr, flush=True)
+    return rows
+
+
 # --- output ------------------------------------------------------------------------------------
 
 def table(title: str, header: Row, rows: list[Row]) -> str:
@@ -320,6 +352,9 @@ def main() -> int:
         search = _search_rows(gw, token, seeded, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded)
+        feed_limit = feed.raise_fd_limit()
+        step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
+        feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
         step.done()
 
         pool = os.environ.get("IMS_DB_POOL_SIZE") or "8"
@@ -335,7 +370,12 @@ def main() -> int:
         print(table("Cold start, fresh interpreter, medians of 7 (ms; target on import + first event)",
                     ["function (status)", "import", "1st event", "import+1st", "process wall",
                      "peak RSS MB", "target", ""], cold_rows))
-        print(f"Gateway log: {gw.log_path}")
+        print(table("Live feed: committed withdrawal -> receipt by every client of one realtime process "
+                    "(ms, from sending the request)",
+                    ["clients", "rounds", "samples", "missing", "p50 ms", "p99 ms", "max ms", "KiB/idle conn",
+                     "target", ""], feed_rows))
+        print(f"Gateway log: {gw.log_path}; realtime log: {data_dir / 'realtime.log'}; "
+              f"open files limit {feed_limit:,}")
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=sys.stderr)

@@ -103,16 +103,19 @@ class Hub:
         if client.pending is not None:
             client.pending.append(event)
             return len(client.pending) <= self.catch_up_limit
-        return self.write(client, event.message)
+        return self.write(client, event.frame)
 
-    def write(self, client: Client, message: bytes) -> bool:
+    def write(self, client: Client, frame: bytes) -> bool:
+        """Queue one ready-made text frame on the client's socket; False if the client is too far behind."""
         ws = client.ws
         if ws.protocol.state is not State.OPEN:
             return True  # closing already; its handler removes it
         if ws.transport.get_write_buffer_size() > self.client_buffer:
             return False
-        ws.protocol.send_text(message)
-        ws.send_data()
+        # Straight to the transport: the frame was built once for every client (no compression, and
+        # servers don't mask), where ws.send() would build it again per client and await. websockets
+        # itself only writes on the transport as it goes, so frames never interleave.
+        ws.transport.write(frame)
         self.metrics.messages_sent += 1
         return True
 
@@ -120,8 +123,8 @@ class Hub:
         """End a client's catch-up: send what arrived live meanwhile, minus what the replay already
         sent, then `ready`; all without yielding, so no live event can slip in between."""
         pending, client.pending = client.pending or [], None
-        fresh = [e.message for e in pending if replayed_to is None or e.key > replayed_to]
-        if not all(self.write(client, message) for message in [*fresh, ready]):
+        fresh = [e.frame for e in pending if replayed_to is None or e.key > replayed_to]
+        if not all(self.write(client, frame) for frame in [*fresh, ready]):
             self.close(client, CLOSE_TOO_SLOW, "too slow; reconnect with last_event_id", "slow")
 
     def _seen(self, event_id: str) -> bool:

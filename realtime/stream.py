@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from websockets.frames import Frame, Opcode
+
 from shared.events import STREAM
 
 log = logging.getLogger("ims.realtime")
@@ -48,7 +50,8 @@ class Event:
     event_id: str  # the outbox id: the same event published twice (a relay after data loss) has one
     item_id: int | None
     data: dict[str, Any]
-    message: bytes  # what every client allowed to see it receives: serialized once per process
+    payload: bytes  # the message as UTF-8 JSON
+    frame: bytes  # the WebSocket text frame every client allowed to see it receives: built once per process
 
     @property
     def manager_only(self) -> bool:
@@ -75,10 +78,16 @@ def to_event(stream_id: str, fields: dict[str, str]) -> Event | None:
         log.warning("skipping stream entry %s: %s", stream_id, exc)
         return None
     # `raw` is already JSON: splice it in rather than parse and dump it again.
-    message = '{"id":%s,"event":%s,"data":%s,"ts":%s}' % (
-        json.dumps(stream_id), json.dumps(type_), raw, json.dumps(ts))
+    payload = ('{"id":%s,"event":%s,"data":%s,"ts":%s}' % (
+        json.dumps(stream_id), json.dumps(type_), raw, json.dumps(ts))).encode()
     return Event(stream_id, parse_id(stream_id), type_, fields.get("event_id", ""), _item_id(data), data,
-                 message.encode())
+                 payload, text_frame(payload))
+
+
+def text_frame(payload: bytes | str) -> bytes:
+    """One unmasked, uncompressed text frame, as a server sends it (RFC 6455 §5.2)."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
 
 
 def control(event: str, data: dict[str, Any] | None = None) -> str:
