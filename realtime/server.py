@@ -230,7 +230,12 @@ class RealtimeServer:
                 self.hub.remove(client)
                 await ws.close(CLOSE_TRY_AGAIN, "event stream unavailable; reconnect with last_event_id")
                 return False
-        ready = stream.control("ready", {"last_event_id": self.hub.position,
+        # Where to resume from next time: this replica's position, unless the client is ahead of it
+        # (it came from a replica further along the stream).
+        position = self.hub.position
+        if seam is not None and (position is None or stream.parse_id(position) < seam):
+            position = f"{seam[0]}-{seam[1]}"
+        ready = stream.control("ready", {"last_event_id": position,
                                          "user": {"id": client.user_id, "role": client.role}})
         self.hub.go_live(client, seam, stream.text_frame(ready))
         return client in self.hub.clients

@@ -163,3 +163,27 @@ async def test_a_redis_restart_mid_stream_loses_and_repeats_nothing(services, ga
             server.stop()
         own.stop()
     assert [m["data"]["quantity"] for m in before + during + after] == [99, 98, 97, 96]
+
+
+@aio
+async def test_stream_max_age_trims_old_entries_and_keeps_recent_ones(services, tmp_path):
+    own = OwnRedis(tmp_path)
+    own.start()
+    server = None
+    try:
+        client = redis.Redis(port=own.port, socket_timeout=5)
+        for n in range(1, 301):  # ids from 1970: far older than any age limit
+            client.xadd(events.STREAM, {"event": "item_updated", "data": "{}"}, id=f"{n}-0")
+        recent = [client.xadd(events.STREAM, {"event": "item_updated", "data": "{}"}) for _ in range(3)]
+        server = launch.start(feed_env(REDIS_URL=own.url, IMS_STREAM_MAX_AGE="3600"))
+        deadline = time.monotonic() + 10
+        while client.xlen(events.STREAM) == 303 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        remaining = [entry_id for entry_id, _ in client.xrange(events.STREAM)]
+        client.close()
+    finally:
+        if server is not None:
+            server.stop()
+        own.stop()
+    assert len(remaining) < 303  # trimming is approximate: whole blocks of old entries go
+    assert remaining[-3:] == recent
