@@ -72,8 +72,9 @@ class FeedClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.request)  # type: ignore[union-attr]
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
@@ -91,8 +92,8 @@ class FeedClient(asyncio.Protocol):
             del self.buf[:used]
             if opcode == 0x1:
                 self._text(now)
-            elif opcode == 0x9:  # ping: pong with the same payload, masked with a zero key
-                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)  # type: ignore[union-attr]
+            elif opcode == 0x9 and self.transport is not None:  # ping: pong it back, masked with a zero key
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
             elif opcode == 0x8:
                 return self._fail(f"closed by the server: {payload[:2].hex()} {payload[2:]!r}")
 

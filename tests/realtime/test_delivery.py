@@ -13,7 +13,7 @@ import threading
 
 from realtime import stream
 from shared import events
-from tests.realtime.conftest import about, aio, http_get, metric, peer, withdraw
+from tests.realtime.conftest import aio, http_get, metric, peer, withdraw
 
 
 def key(message: dict) -> tuple[int, int]:
