@@ -76,8 +76,12 @@ class Peer:
                     found.append(message)
         return found
 
-    async def about(self, item_id: int, count: int = 1) -> list[dict[str, Any]]:
-        return await self.until(lambda m: about(m, item_id), count)
+    async def about(self, item_id: int, count: int = 1,
+                    events: tuple[str, ...] = ("stock_changed",)) -> list[dict[str, Any]]:
+        """The next `count` events of these types about this item. The type matters: the item's own
+        item_created may still arrive after `ready` when the feed read it a moment after the
+        client registered (it is after the client's resume point, so it is rightly sent)."""
+        return await self.until(lambda m: m.get("event") in events and about(m, item_id), count)
 
     async def closed(self, timeout: float = WAIT) -> tuple[int | None, str | None]:
         """Read until the server closes; the close code and reason."""
