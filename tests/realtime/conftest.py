@@ -5,9 +5,11 @@ session's database; writes go through the real gateway."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -108,6 +110,46 @@ async def peer(url: str, **params: Any) -> AsyncIterator[Peer]:
     async with connect(f"{url}?{query}" if query else url, compression=None, open_timeout=WAIT,
                        close_timeout=2) as ws:
         yield Peer(ws)
+
+
+def raw_client(url: str, token: str, receive_buffer: int | None = None) -> socket.socket:
+    """A bare socket that completes the WebSocket handshake and reads nothing more unless told to:
+    a client that stops reading, or one that never answers a ping."""
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    sock = socket.socket()
+    if receive_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(WAIT)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: leave everything after the handshake unread
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """(opcode, payload) of the next frame from the server (unmasked); (-1, b"") at end of stream."""
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    try:
+        first, second = exactly(2)
+        length = second & 0x7F
+        if length >= 126:
+            length = int.from_bytes(exactly(2 if length == 126 else 8), "big")
+        return first & 0x0F, exactly(length)
+    except (EOFError, ConnectionResetError):
+        return -1, b""
 
 
 def http_get(url: str) -> tuple[int, str, str]:

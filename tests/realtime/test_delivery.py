@@ -6,14 +6,11 @@ while the others keep receiving."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import socket
 import threading
 
 from realtime import stream
 from shared import events
-from tests.realtime.conftest import aio, http_get, metric, peer, withdraw
+from tests.realtime.conftest import aio, http_get, metric, peer, raw_client, withdraw
 
 
 def key(message: dict) -> tuple[int, int]:
@@ -205,26 +202,9 @@ async def test_a_malformed_last_event_id_closes_with_4400(feed, manager):
     assert code == 4400 and "last_event_id" in reason
 
 
-def _silent_client(url: str, token: str) -> socket.socket:
-    """A WebSocket client that completes the handshake and then never reads, with a tiny receive window."""
-    host, port = url.removeprefix("ws://").split("/")[0].split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect((host, int(port)))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)  # byte by byte: leave everything after the handshake unread
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
 @aio
 async def test_a_client_that_stops_reading_is_dropped_while_others_keep_receiving(feed, api, manager, item):
-    silent = _silent_client(feed.url, manager["token"])
+    silent = raw_client(feed.url, manager["token"], receive_buffer=4096)
     try:
         async with peer(feed.url, token=manager["token"], items=str(item["id"])) as reader:
             await reader.ready()

