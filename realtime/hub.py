@@ -80,6 +80,10 @@ class Hub:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def drop_slow(self, client: Client) -> None:
+        log.info("dropping user %s's connection: it stopped reading", client.user_id)
+        self.close(client, CLOSE_TOO_SLOW, "too slow; reconnect with last_event_id", "slow")
+
     # --- fan-out ----------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
@@ -93,8 +97,7 @@ class Hub:
             self._revoke(event.data.get("user") or {})
         too_slow = [client for client in self.clients if not self.offer(client, event)]
         for client in too_slow:
-            log.info("dropping user %s's connection: it stopped reading", client.user_id)
-            self.close(client, CLOSE_TOO_SLOW, "too slow; reconnect with last_event_id", "slow")
+            self.drop_slow(client)
 
     def offer(self, client: Client, event: Event) -> bool:
         """Send or hold `event` for `client`; False when the client is too far behind to keep."""
@@ -125,7 +128,7 @@ class Hub:
         pending, client.pending = client.pending or [], None
         fresh = [e.frame for e in pending if replayed_to is None or e.key > replayed_to]
         if not all(self.write(client, frame) for frame in [*fresh, ready]):
-            self.close(client, CLOSE_TOO_SLOW, "too slow; reconnect with last_event_id", "slow")
+            self.drop_slow(client)
 
     def _seen(self, event_id: str) -> bool:
         if not event_id:

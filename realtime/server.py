@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 from realtime import stream, tail
 from realtime.auth import Identity, Refused, identify
 from realtime.config import Config
-from realtime.hub import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, Client, Hub
+from realtime.hub import CLOSE_UNAUTHORIZED, Client, Hub
 from realtime.metrics import Metrics
 
 log = logging.getLogger("ims.realtime")
@@ -290,7 +290,7 @@ class RealtimeServer:
 
     def _reply(self, client: Client, event: str, data: dict[str, Any]) -> None:
         if not self.hub.write(client, stream.text_frame(stream.control(event, data))):
-            self.hub.close(client, CLOSE_TOO_SLOW, "too slow; reconnect with last_event_id", "slow")
+            self.hub.drop_slow(client)
 
     def _arm_expiry(self, client: Client, identity: Identity) -> None:
         if client.expiry is not None:
