@@ -231,15 +231,18 @@ def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, se
     return rows
 
 
-def _cold_rows(env: dict[str, str], seeded: seed.Seeded) -> list[Row]:
+def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path) -> list[Row]:
+    from gateway import bundle, manifest
     from gateway.events import build_event
 
     headers = [("host", "127.0.0.1"), ("x-request-id", "bench-cold-start")]
     cases = [("items/get", f"/{seeded.first_id}"), ("ops/health", "")]
+    functions = {f.qualified: f for f in manifest.load()}
     rows: list[Row] = []
     for function, suffix in cases:
         event = build_event("GET", suffix, "", headers, b"")
-        c = cold.measure(ROOT, function, event, cold.child_env(env))
+        site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
+        c = cold.measure(ROOT, function, event, cold.child_env(env), site)
         # The target is for a first event that needs no database; health's first event connects to
         # PostgreSQL and Redis, so it is reported beside it for what a real first request costs.
         no_db = function != "ops/health"
@@ -351,7 +354,7 @@ def main() -> int:
         step("list and search, concurrency 1")
         search = _search_rows(gw, token, seeded, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
-        cold_rows = _cold_rows(env, seeded)
+        cold_rows = _cold_rows(env, seeded, data_dir)
         feed_limit = feed.raise_fd_limit()
         step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
         feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")

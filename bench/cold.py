@@ -11,8 +11,10 @@ The parent adds the whole process's wall time (interpreter start-up and exit inc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,9 +27,9 @@ _CHILD = r"""
 import time
 _t0 = time.perf_counter()
 import importlib.util, json, os, resource, sys
-root, source = sys.argv[1], sys.argv[2]
+root, source, site = sys.argv[1], sys.argv[2], sys.argv[3]
 event = json.loads(sys.stdin.read())
-sys.path.insert(0, root)
+sys.path[:0] = [root, site]  # the function's folder, then its own virtualenv, as on the platform
 spec = importlib.util.spec_from_file_location("main__", source)
 module = importlib.util.module_from_spec(spec)
 sys.modules["main__"] = module
@@ -65,15 +67,32 @@ class ColdStart:
     status: Any  # the first event's statusCode
 
 
-def measure(root: Path, function: str, event: dict[str, Any], env: dict[str, str], runs: int = 7) -> ColdStart:
-    """`function` is "package/name"; the child runs with cwd = the repo root."""
+def site_packages(requirements: str, cache: Path) -> Path:
+    """What build.sh installs for a deployed function (`pip install --target`), built once per
+    requirements text. The dev virtualenv holds more (SendGrid's cryptography, which PyJWT then
+    imports), so a function measured there would load what its deployed copy does not have."""
+    target = cache / f"site-{hashlib.sha256(requirements.encode()).hexdigest()[:12]}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        (target / "requirements.txt").write_text(requirements)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--target", str(target), "-r", str(target / "requirements.txt")], check=True, timeout=600)
+        (target / ".complete").touch()
+    return target
+
+
+def measure(root: Path, function: str, event: dict[str, Any], env: dict[str, str], site: Path,
+            runs: int = 7) -> ColdStart:
+    """`function` is "package/name"; the child runs with cwd = the repo root, without the dev
+    virtualenv (-S), on the function's own dependencies in `site` (see site_packages)."""
     source = root / "functions" / function / "__main__.py"
     samples: list[dict[str, Any]] = []
     payload = json.dumps(event)
     for _ in range(runs):
         began = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _CHILD, str(root), str(source)], input=payload,
-                              capture_output=True, text=True, cwd=root, env=env, timeout=60)
+        done = subprocess.run([sys.executable, "-S", "-c", _CHILD, str(root), str(source), str(site)],
+                              input=payload, capture_output=True, text=True, cwd=root, env=env, timeout=60)
         wall = time.perf_counter() - began
         if done.returncode != 0:
             raise RuntimeError(f"cold start of {function} failed:\n{done.stderr[-2000:]}")
