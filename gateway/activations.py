@@ -3,8 +3,9 @@
 `POST /api/v1/namespaces/<ns>/actions/<package>/<function>[?blocking=true[&result=true]]`, with the
 API key as HTTP Basic credentials, as OpenWhisk's REST API takes it (`__OW_API_KEY` is "<uuid>:<key>").
 Non-blocking, the answer is 202 `{"activationId": …}` at once and the function runs on a small pool
-of worker threads; blocking, the answer carries the result. The JSON body is the function's params.
-Refusals use the platform's shape, `{"error": …, "code": …}`, not problem+json.
+of worker threads; blocking, the answer carries the result, with 502 when the function reported an
+error (`{"error": …}`) as OpenWhisk answers. The JSON body is the function's params. Refusals use
+the platform's shape, `{"error": …, "code": …}`, not problem+json.
 """
 
 from __future__ import annotations
@@ -73,10 +74,11 @@ class Activations:
             self.start(function, params, activation)
             return _reply(202, {"activationId": activation})
         result = self.run(function, params, activation)
-        if flags.get("result"):
-            return _reply(200, result if isinstance(result, dict) else {"result": result})
         success = isinstance(result, dict) and "error" not in result
-        return _reply(200, {"activationId": activation, "name": function.name, "namespace": self.namespace,
+        status = 200 if success else 502
+        if flags.get("result"):
+            return _reply(status, result if isinstance(result, dict) else {"result": result})
+        return _reply(status, {"activationId": activation, "name": function.name, "namespace": self.namespace,
                             "response": {"result": result, "status": "success" if success else "application error",
                                          "success": success}})
 
@@ -93,7 +95,10 @@ class Activations:
     def start(self, function: Function, params: dict[str, Any], activation: str | None = None) -> str:
         """Run `function` in the background; return its activation id."""
         activation = activation or uuid.uuid4().hex
-        self._pool.submit(self.run, function, params, activation)
+        try:
+            self._pool.submit(self.run, function, params, activation)
+        except RuntimeError:  # shutting down: its next invocation or scheduled run does the work
+            log.warning("gateway stopping: activation %s of %s not started", activation, function.qualified)
         return activation
 
     def run(self, function: Function, params: dict[str, Any], activation: str) -> Any:

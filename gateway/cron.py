@@ -120,8 +120,9 @@ class Trigger:
 
 
 def triggers(functions: list[Function]) -> list[Trigger]:
-    """Every scheduler trigger of project.yml; a malformed one fails loudly, naming it."""
-    found = []
+    """Every scheduler trigger of project.yml; a malformed, never-firing or twice-named one fails
+    loudly, naming it (trigger names key the once-per-schedule claim)."""
+    found: list[Trigger] = []
     for function in functions:
         for raw in function.triggers:
             if raw.get("sourceType") != "scheduler":
@@ -130,8 +131,11 @@ def triggers(functions: list[Function]) -> list[Trigger]:
             name = raw.get("name") or function.qualified
             try:
                 cron = Cron.parse(str(details.get("cron", "")))
+                cron.next_after(dt.datetime.now(UTC))
             except ValueError as exc:
                 raise ValueError(f"{function.qualified}, trigger {name}: {exc}") from None
+            if any(t.name == name for t in found):
+                raise ValueError(f"two triggers are named {name!r}; trigger names must be unique")
             found.append(Trigger(name, function, cron, dict(details.get("withBody") or {})))
     return found
 
@@ -186,4 +190,7 @@ class Scheduler:
             fired = self.tick(due)
             if fired:
                 log.info("cron %s: fired %s", due.strftime("%Y-%m-%d %H:%M"), ", ".join(t.name for t in fired))
-            now = due
+            # Woken late (the machine slept, the clock jumped): go on from now, without replaying
+            # every minute that passed, as the platform would not.
+            late = self._clock() - due
+            now = due if late < dt.timedelta(minutes=1) else self._clock()

@@ -22,6 +22,10 @@ class Message:
     text: str
     html: str
 
+    def __post_init__(self) -> None:
+        # A subject is one header line: a newline from an item's name must not break (or forge) it.
+        object.__setattr__(self, "subject", " ".join(self.subject.split()))
+
 
 class MailError(Exception):
     """The message was not accepted; the text says why (never a credential)."""
@@ -69,16 +73,26 @@ def _sendgrid(message: Message) -> None:
 
 
 def _smtp_target(url: str) -> tuple[str, int, bool, bool, str, str]:
-    """(host, port, implicit TLS, STARTTLS, user, password) from smtp://u:p@host:587?starttls=1 or smtps://."""
+    """(host, port, implicit TLS, STARTTLS, user, password) from SMTP_URL.
+
+    With credentials and no `smtps://`, STARTTLS is on unless `?starttls=0` says otherwise: a
+    password is not sent in the clear by default. Never echoes the URL: it holds the password.
+    """
     from urllib.parse import parse_qs, unquote, urlsplit
 
-    parts = urlsplit(url)
+    shape = "SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or smtps://user:pass@host:465"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # e.g. an un-encoded "/", "#" or "?" in the password
+        raise MailError(shape + " (percent-encode special characters in the password)") from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise MailError("SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or smtps://host:465")
+        raise MailError(shape)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
     tls = parts.scheme == "smtps"
-    starttls = parse_qs(parts.query).get("starttls", ["0"])[0].lower() in ("1", "true", "yes", "on")
-    port = parts.port or (465 if tls else 587 if starttls else 25)
-    return (parts.hostname, port, tls, starttls, unquote(parts.username or ""), unquote(parts.password or ""))
+    asked = parse_qs(parts.query).get("starttls", ["1" if user and not tls else "0"])[-1].lower()
+    starttls = not tls and asked in ("1", "true", "yes", "on")
+    return (parts.hostname, port or (465 if tls else 587 if starttls else 25), tls, starttls, user, password)
 
 
 def _smtp(message: Message) -> None:

@@ -49,6 +49,14 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
 def _load() -> Settings:
     secret = _env("JWT_SECRET")
     if len(secret) < 32:
@@ -69,7 +77,7 @@ def _load() -> Settings:
         mailer_secret=_env("MAILER_SECRET", ""),
         mail_max_attempts=max(1, _int("MAIL_MAX_ATTEMPTS", 5)),
         mail_retry_seconds=max(0, _int("MAIL_RETRY_SECONDS", 60)),
-        mail_timeout=float(_int("MAIL_TIMEOUT_SECONDS", 10)),
+        mail_timeout=_float("MAIL_TIMEOUT_SECONDS", 10.0),
     )
 
 

@@ -4,13 +4,15 @@ An alert's mail goes pending -> sending -> sent, or back to pending with a back-
 or failed once MAIL_MAX_ATTEMPTS are spent. A mailer claims ONE alert at a time in a single
 statement (`FOR UPDATE SKIP LOCKED`, then `sending` with a lease), so concurrent mailers never send
 the same alert twice; one that died mid-send has its claim expire after LEASE and the alert is
-tried again. An alert resolved (back in stock) before its mail went out is not mailed: `skipped`.
+tried again (the attempt count it claimed with fences off its late writes). An alert resolved (back
+in stock) before its mail went out is not mailed: `skipped`.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import time
 from typing import Any
 
 from shared import db, mail, settings
@@ -19,17 +21,26 @@ log = logging.getLogger("ims.notify")
 
 LEASE = 300  # seconds a claimed alert stays ours; well over the mailer's 60 s time limit
 PER_RUN = 50  # alerts one run mails at most; a scheduled run takes the rest
+RUN_SECONDS = 25  # claim no more after this: a run must end well within the mailer's 60 s limit
 MAX_DELAY = 6 * 3600
 DIGEST_ROWS = 500  # items listed in one digest; the count says how many more there are
 
-_SKIP_RESOLVED = """
-UPDATE alerts SET mail_status = 'skipped'
-WHERE mail_status = 'pending' AND resolved_at IS NOT NULL"""
+# Before claiming: an alert back in stock is not mailed any more, and one with no attempts left
+# (its last mailer may have died mid-send, lease over; or MAIL_MAX_ATTEMPTS was lowered) has failed.
+_TIDY = """
+UPDATE alerts
+SET mail_status = CASE WHEN resolved_at IS NOT NULL THEN 'skipped' ELSE 'failed' END,
+    mail_last_error = CASE WHEN resolved_at IS NULL AND mail_status = 'sending'
+                           THEN 'the mailer stopped while sending, and no attempts are left'
+                           ELSE mail_last_error END
+WHERE (mail_status = 'pending' OR (mail_status = 'sending' AND mail_next_at <= now()))
+  AND (resolved_at IS NOT NULL OR mail_attempts >= :max_attempts)"""
 
 _CLAIM = """
 WITH due AS (
     SELECT id FROM alerts
     WHERE mail_status IN ('pending', 'sending') AND mail_next_at <= now() AND resolved_at IS NULL
+      AND mail_attempts < :max_attempts
       AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
     ORDER BY id LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -44,13 +55,13 @@ RETURNING a.id, a.item_id, a.threshold, a.created_at, a.mail_attempts,
 
 _SENT = """
 UPDATE alerts SET mail_status = 'sent', mail_sent_at = now(), mail_last_error = NULL
-WHERE id = :id AND mail_status = 'sending'"""
+WHERE id = :id AND mail_status = 'sending' AND mail_attempts = :attempt"""
 
 _FAILED = """
 UPDATE alerts
 SET mail_status = CASE WHEN mail_attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
     mail_last_error = :error, mail_next_at = now() + make_interval(secs => :delay)
-WHERE id = :id AND mail_status = 'sending'
+WHERE id = :id AND mail_status = 'sending' AND mail_attempts = :attempt
 RETURNING mail_status"""
 
 _MANAGERS = "SELECT email FROM users WHERE role = 'manager' AND is_active ORDER BY id"
@@ -63,10 +74,12 @@ WHERE i.quantity < i.low_stock_threshold
 ORDER BY CAST(i.quantity AS numeric) / i.low_stock_threshold, lower(i.name)  -- emptiest first
 LIMIT :n"""
 
-_MAIL_FAILED = """
-SELECT a.id, a.item_id, i.name, i.sku, a.mail_attempts AS attempts, a.mail_last_error AS last_error, a.created_at
+# open alerts whose mail has not gone out although it was tried: given up on, or waiting for a retry
+_MAIL_UNSENT = """
+SELECT a.id, a.item_id, i.name, i.sku, a.mail_status AS status, a.mail_attempts AS attempts,
+       a.mail_last_error AS last_error, a.created_at
 FROM alerts a JOIN items i ON i.id = a.item_id
-WHERE a.mail_status = 'failed' AND a.resolved_at IS NULL
+WHERE a.resolved_at IS NULL AND a.mail_attempts > 0 AND a.mail_status IN ('failed', 'pending')
 ORDER BY a.id"""
 
 
@@ -106,31 +119,40 @@ def alert_message(alert: dict[str, Any], to: tuple[str, ...]) -> mail.Message:
 def send_alerts(alert_ids: list[int] | None = None) -> dict[str, Any]:
     """Mail the due unsent alerts among `alert_ids` (all of them when None), one at a time.
 
-    Stops at the first failure: the transport is most likely down for the rest too, and each
-    attempt could cost a full timeout. Returns the ids sent, to be retried, and failed for good.
+    Stops at the first transport failure: the transport is most likely down for the rest too, and
+    each attempt could cost a full timeout; and after RUN_SECONDS. Returns the ids sent, to be
+    retried, and failed for good.
     """
     s = settings.get()
-    db.execute(_SKIP_RESOLVED)
+    db.execute(_TIDY, max_attempts=s.mail_max_attempts)
     outcome: dict[str, Any] = {"sent": [], "retry": [], "failed": [], "transport": mail.transport()}
     to = recipients()
+    started = time.monotonic()
     for _ in range(PER_RUN):
-        alert = db.one(_CLAIM, ids=alert_ids, lease=LEASE)
+        if time.monotonic() - started > RUN_SECONDS:
+            break
+        alert = db.one(_CLAIM, ids=alert_ids, lease=LEASE, max_attempts=s.mail_max_attempts)
         if alert is None:
             break
+        fence = {"id": alert["id"], "attempt": alert["mail_attempts"]}
         try:
             mail.send(alert_message(alert, to))
         except Exception as exc:
-            error = str(exc) if isinstance(exc, mail.MailError) else f"{exc.__class__.__name__}: {exc}"
-            if not isinstance(exc, mail.MailError):
+            transport_down = isinstance(exc, mail.MailError)
+            # A MailError's text is ours and free of credentials; anything else is named, not quoted.
+            error = str(exc) if transport_down else f"{exc.__class__.__name__} (see the mailer's log)"
+            if not transport_down:
                 log.exception("mailing alert %s failed unexpectedly", alert["id"])
-            row = db.one(_FAILED, id=alert["id"], error=error[:500], max_attempts=s.mail_max_attempts,
+            row = db.one(_FAILED, **fence, error=error[:500], max_attempts=s.mail_max_attempts,
                          delay=_delay(alert["mail_attempts"]))
             status = row["mail_status"] if row else "pending"
             outcome["failed" if status == "failed" else "retry"].append(alert["id"])
             log.warning("alert %s mail attempt %s failed (%s): %s", alert["id"], alert["mail_attempts"],
                         status, error)
-            break
-        db.execute(_SENT, id=alert["id"])
+            if transport_down:
+                break
+            continue  # something about this alert; the others may well go out
+        db.execute(_SENT, **fence)
         outcome["sent"].append(alert["id"])
         log.info("alert %s mailed to %s", alert["id"], ", ".join(to))
     return outcome
@@ -138,13 +160,13 @@ def send_alerts(alert_ids: list[int] | None = None) -> dict[str, Any]:
 
 # --- the digest ---------------------------------------------------------------------------------
 
-def digest_message(low: list[dict[str, Any]], failed: list[dict[str, Any]], to: tuple[str, ...]) -> mail.Message:
+def digest_message(low: list[dict[str, Any]], unsent: list[dict[str, Any]], to: tuple[str, ...]) -> mail.Message:
     total = low[0]["total"] if low else 0
     parts = []
     if total:
         parts.append(f"{total} item{'s' if total != 1 else ''} below threshold")
-    if failed:
-        parts.append(f"{len(failed)} alert mail{'s' if len(failed) != 1 else ''} failed")
+    if unsent:
+        parts.append(f"{len(unsent)} alert mail{'s' if len(unsent) != 1 else ''} not sent")
     subject = "IMS digest: " + ", ".join(parts)
 
     text = [subject, ""]
@@ -164,11 +186,12 @@ def digest_message(low: list[dict[str, Any]], failed: list[dict[str, Any]], to: 
             text.append(f"… and {total - len(low)} more (GET /api/v1/items?below_threshold=true)")
             body.append(f"<p>… and {total - len(low)} more.</p>")
         text.append("")
-    if failed:
+    if unsent:
         text.append("Alerts whose mail could not be sent:")
         body.append("<h3>Alerts whose mail could not be sent</h3><ul>")
-        for row in failed:
-            line = (f"alert {row['id']}: {row['name']} [{row['sku']}], {row['attempts']} attempts, "
+        for row in unsent:
+            state = "given up" if row["status"] == "failed" else "will be retried"
+            line = (f"alert {row['id']}: {row['name']} [{row['sku']}], {row['attempts']} attempts ({state}), "
                     f"last error: {row['last_error']}")
             text.append(f"- {line}")
             body.append(f"<li>{html.escape(line)}</li>")
@@ -178,13 +201,14 @@ def digest_message(low: list[dict[str, Any]], failed: list[dict[str, Any]], to: 
 
 
 def digest() -> dict[str, Any]:
-    """Retry unsent alert mail, then send one summary; nothing when there is nothing to report."""
+    """Retry unsent alert mail, then send one summary of items below threshold and of alert mail
+    still not sent; nothing when there is nothing to report."""
     retried = send_alerts()
     low = db.query(_LOW, n=DIGEST_ROWS)
-    failed = db.query(_MAIL_FAILED)
-    outcome = {"retried": retried, "low_stock": low[0]["total"] if low else 0, "failed_alerts": len(failed),
+    unsent = db.query(_MAIL_UNSENT)
+    outcome = {"retried": retried, "low_stock": low[0]["total"] if low else 0, "unsent_alerts": len(unsent),
                "sent": False}
-    if low or failed:
-        mail.send(digest_message(low, failed, recipients()))
+    if low or unsent:
+        mail.send(digest_message(low, unsent, recipients()))
         outcome["sent"] = True
     return outcome

@@ -129,6 +129,43 @@ def test_run_waits_for_the_next_scheduled_minute_and_fires(services):
     assert len(fired) == 1 and fired[0] >= boundary
 
 
+def test_after_a_sleep_the_scheduler_goes_on_from_now_without_replaying_missed_minutes(services):
+    boundary = dt.datetime.now(UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    offset = [boundary - dt.timedelta(seconds=0.3) - dt.datetime.now(UTC)]
+    stopping = threading.Event()
+    fired: list[dt.datetime] = []
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(UTC) + offset[0]
+
+    def fire(t: cron.Trigger) -> None:
+        fired.append(clock().replace(second=0, microsecond=0))
+        if len(fired) == 1:  # the machine sleeps for three hours, waking just before a minute ends
+            offset[0] += dt.timedelta(hours=3, seconds=59.4)
+        else:
+            stopping.set()
+
+    runner = threading.Thread(target=cron.Scheduler(_schedule("* * * * *"), fire, clock=clock).run,
+                              args=(stopping,))
+    runner.start()
+    runner.join(timeout=10)
+    stopping.set()
+    assert not runner.is_alive()
+    assert fired == [boundary, boundary + dt.timedelta(hours=3, minutes=1)]
+
+
+def _function_with(*crons: tuple[str, str]) -> manifest.Function:
+    return manifest.Function("ops", "relay", False, None, None, None, triggers=[
+        {"name": name, "sourceType": "scheduler", "sourceDetails": {"cron": expr}} for name, expr in crons])
+
+
+def test_a_trigger_that_never_fires_or_a_repeated_name_is_refused_at_start():
+    with pytest.raises(ValueError, match="trigger feb-30: cron '0 0 30 2 \\*' never fires"):
+        cron.triggers([_function_with(("feb-30", "0 0 30 2 *"))])
+    with pytest.raises(ValueError, match="two triggers are named 'twice'"):
+        cron.triggers([_function_with(("twice", "* * * * *"), ("twice", "0 7 * * *"))])
+
+
 def test_a_failing_claim_is_logged_and_the_scheduler_goes_on(services):
     def claim(t: cron.Trigger, minute: dt.datetime) -> bool:
         raise ConnectionError("database away")

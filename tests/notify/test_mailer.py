@@ -275,8 +275,50 @@ def test_invoke_api_refusals(api, path, body, status):
     assert invoke(api, path, body).status == status
 
 
-def test_mailer_rejects_malformed_alert_ids(api):
-    assert run_mailer(api, ["1"])["error"]  # type: ignore[list-item]
+def test_mailer_rejects_malformed_alert_ids_as_an_application_error(api):
+    res = invoke(api, MAILER, {"alert_ids": ["1"]})
+    assert res.status == 502 and "error" in res.json()  # what OpenWhisk answers a blocking invoke
+
+
+def test_a_mailer_that_died_mid_send_is_retried_after_its_lease_and_counted(api, manager, staff, smtp,
+                                                                           mail_env, monkeypatch):
+    from shared.services import notify
+
+    inbox, _ = smtp
+    monkeypatch.delenv("__OW_API_HOST")
+    mail_env(MAIL_MAX_ATTEMPTS="2")
+    first, second = low_item(api, manager), low_item(api, manager)
+    for item in (first, second):
+        withdraw(api, staff["token"], item, 5)
+    a, b = alerts_of(first)[0]["id"], alerts_of(second)[0]["id"]
+    # Both claimed by mailers that then died: attempt 1 of `a`, attempt 2 (the last) of `b`.
+    db.execute("UPDATE alerts SET mail_status = 'sending', mail_attempts = 1, "
+               "mail_next_at = now() + interval '5 minutes' WHERE id = :id", id=a)
+    db.execute("UPDATE alerts SET mail_status = 'sending', mail_attempts = 2, "
+               "mail_next_at = now() - interval '1 second' WHERE id = :id", id=b)
+    assert a not in run_mailer(api, [a, b])["sent"]  # a's lease still runs: nobody else sends it
+    db.execute("UPDATE alerts SET mail_next_at = now() - interval '1 second' WHERE id = :id", id=a)
+    assert run_mailer(api, [a, b])["sent"] == [a]
+    [alert_a], [alert_b] = alerts_of(first), alerts_of(second)
+    assert (alert_a["mail_status"], alert_a["mail_attempts"]) == ("sent", 2)
+    assert alert_b["mail_status"] == "failed" and "stopped while sending" in alert_b["mail_last_error"]
+    assert len(inbox.about(first["name"])) == 1 and inbox.about(second["name"]) == []
+    # The dead mailer's late word about its attempt 1 changes nothing now.
+    db.execute(notify._FAILED.replace("RETURNING mail_status", ""), id=a, attempt=1, error="late",
+               max_attempts=2, delay=60)
+    assert alerts_of(first)[0]["mail_status"] == "sent"
+
+
+def test_a_newline_in_an_item_name_still_gets_its_alert_mailed(api, manager, staff, smtp):
+    inbox, _ = smtp
+    tag = unique("Tape")
+    res = api.post("/api/v1/items", {"name": f"{tag}\nBcc: thief@evil.test", "sku": unique("TP"), "quantity": 12,
+                                     "low_stock_threshold": 10}, token=manager["token"])
+    assert res.status == 201, res.text
+    withdraw(api, staff["token"], res.json(), 5)
+    [message] = wait_until(lambda: inbox.about(tag), what="the mail")
+    assert message["Subject"] == f"Low stock: {tag} Bcc: thief@evil.test (7 pcs left)"
+    assert message["Bcc"] is None and [rcpts for _, rcpts in inbox.envelopes if "thief@evil.test" in rcpts] == []
 
 
 def test_mailer_function_url_requires_the_whisk_secret(api, mail_env, smtp):

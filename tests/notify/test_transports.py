@@ -18,15 +18,25 @@ from tests.notify.conftest import Inbox, free_port
     ("smtp://u:p@mail.example.com:587?starttls=1", ("mail.example.com", 587, False, True, "u", "p")),
     ("smtp://mail.example.com?starttls=true", ("mail.example.com", 587, False, True, "", "")),
     ("smtps://apikey:s%40cret%2F1@smtp.example.com", ("smtp.example.com", 465, True, False, "apikey", "s@cret/1")),
+    # credentials turn STARTTLS on by default; only an explicit starttls=0 sends them in the clear
+    ("smtp://u:p@mail.example.com", ("mail.example.com", 587, False, True, "u", "p")),
+    ("smtp://u:p@mail.example.com:2525?starttls=0", ("mail.example.com", 2525, False, False, "u", "p")),
 ])
 def test_smtp_url_forms(url, target):
     assert mail._smtp_target(url) == target
 
 
-@pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://", "mail.example.com:25"])
-def test_a_malformed_smtp_url_is_a_mail_error_naming_the_form(url):
-    with pytest.raises(mail.MailError, match="SMTP_URL must look like"):
+@pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://", "mail.example.com:25",
+                                 "smtp://apikey:s3cr#et@smtp.example.com:587"])
+def test_a_malformed_smtp_url_is_a_mail_error_that_never_echoes_the_password(url):
+    with pytest.raises(mail.MailError, match="SMTP_URL must look like") as refused:
         mail._smtp_target(url)
+    assert "s3cr" not in str(refused.value)
+
+
+def test_a_newline_in_a_subject_cannot_add_a_header():
+    message = mail.Message(("a@ims.test",), "Low stock: Tape\r\nBcc: thief@evil.test", "t", "h")
+    assert message.subject == "Low stock: Tape Bcc: thief@evil.test"
 
 
 def test_smtp_login_with_credentials_from_the_url(mail_env):
@@ -44,7 +54,7 @@ def test_smtp_login_with_credentials_from_the_url(mail_env):
                             auth_require_tls=False, auth_exclude_mechanism=["LOGIN"])
     controller.start()
     try:
-        mail_env(SMTP_URL=f"smtp://ims:p%40ss%20word@127.0.0.1:{port}")
+        mail_env(SMTP_URL=f"smtp://ims:p%40ss%20word@127.0.0.1:{port}?starttls=0")  # a test server, no TLS
         mail.send(mail.Message(("a@ims.test",), "hello", "text", "<p>html</p>"))
         assert logins == [(b"ims", b"p@ss word")] and inbox.messages[0]["Subject"] == "hello"
     finally:
