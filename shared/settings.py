@@ -42,19 +42,20 @@ def _env(name: str, default: str | None = None) -> str:
 
 
 def _int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    return int(_number(name, default, int))
 
 
 def _float(name: str, default: float) -> float:
+    return _number(name, default, float)
+
+
+def _number(name: str, default: float, kind: type[int] | type[float]) -> float:
     raw = _env(name, str(default))
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
 
 
 def _load() -> Settings:
