@@ -29,7 +29,7 @@ from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
 from shared import errors
-from shared.http import problem
+from shared.http import unexpected
 
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
@@ -46,7 +46,7 @@ def invoke(function: Function, event: dict[str, Any]) -> dict[str, Any]:
         return manifest.load_main(function)(event)  # type: ignore[no-any-return]
     except Exception:
         log.exception("%s raised (request %s)", function.qualified, request_id)
-        return problem(errors.HTTPError("An unexpected error occurred; quote the request id."), request_id)
+        return unexpected(request_id)
 
 
 class _Clock:

@@ -212,6 +212,11 @@ def problem(exc: errors.HTTPError, request_id: str) -> dict[str, Any]:
     return {"statusCode": exc.status, "headers": headers, "body": dumps(body)}
 
 
+def unexpected(request_id: str) -> dict[str, Any]:
+    """The opaque 500 for a surprise: nothing about it leaves; the log has it under the request id."""
+    return problem(errors.HTTPError("An unexpected error occurred; quote the request id."), request_id)
+
+
 # --- the decorator -----------------------------------------------------------------------------
 
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
@@ -256,8 +261,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 return problem(exc, request_id)
             except Exception:  # the one place a surprise becomes an opaque 500
                 log.exception("unhandled error in %s (request %s)", name, request_id)
-                return problem(errors.HTTPError("An unexpected error occurred; quote the request id."),
-                               request_id)
+                return unexpected(request_id)
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
                          (fn.__doc__ or "").strip(), path_id)
@@ -324,8 +328,7 @@ def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]],
                 return problem(exc, request_id)
             except Exception:
                 log.exception("unhandled error in %s (request %s)", name, request_id)
-                return problem(errors.HTTPError("An unexpected error occurred; quote the request id."),
-                               request_id)
+                return unexpected(request_id)
 
         main.__doc__ = fn.__doc__
         return main
