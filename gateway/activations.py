@@ -15,9 +15,9 @@ import binascii
 import hmac
 import json
 import logging
+import secrets
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +33,11 @@ WORKERS = 4  # chained and scheduled functions run beside the requests, never mo
 Reply = tuple[int, list[tuple[str, str]], bytes]
 
 
+def new_api_key() -> str:
+    """A key shaped like the platform's: "<uuid>:<secret>"."""
+    return f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}"
+
+
 def _reply(status: int, body: dict[str, Any]) -> Reply:
     return status, [("Content-Type", "application/json")], json.dumps(body, default=str).encode()
 
@@ -42,12 +47,10 @@ def _refuse(status: int, message: str, activation: str) -> Reply:
 
 
 class Activations:
-    def __init__(self, functions: list[Function], namespace: str, api_key: str,
-                 run: Callable[[Function, dict[str, Any]], Any] | None = None) -> None:
+    def __init__(self, functions: list[Function], namespace: str, api_key: str) -> None:
         self.by_name = {f.qualified: f for f in functions}
         self.namespace = namespace
         self.api_key = api_key
-        self._run = run or (lambda function, params: manifest.load_main(function)(params))
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="activation")
 
     def handle(self, method: str, path: str, query: str, authorization: str | None, body: bytes) -> Reply:
@@ -104,7 +107,7 @@ class Activations:
     def run(self, function: Function, params: dict[str, Any], activation: str) -> Any:
         started = time.perf_counter()
         try:
-            result = self._run(function, params)
+            result = manifest.load_main(function)(params)
         except Exception:  # the platform records a crashed action; it never takes the gateway down
             log.exception("activation %s of %s raised", activation, function.qualified)
             result = {"error": "The action raised an exception."}

@@ -14,7 +14,6 @@ import secrets
 import shutil
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,19 +179,34 @@ def jwt_secret(data_dir: Path) -> str:
 
 
 def api_key(data_dir: Path) -> str:
-    """The invoke API's key (__OW_API_KEY, "<uuid>:<key>" like the platform's), kept like JWT_SECRET;
-    `make trigger` reads it from the data dir."""
-    return kept_secret(data_dir, "__OW_API_KEY", "api_key",
-                       lambda: f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}")
+    """The invoke API's key (__OW_API_KEY, "<uuid>:<key>" like the platform's), kept like JWT_SECRET."""
+    from gateway.activations import new_api_key
+
+    return kept_secret(data_dir, *API_KEY, new_api_key)
+
+
+API_KEY = ("__OW_API_KEY", "api_key")  # its variable, and its file in the data dir
+
+
+def data_dir() -> Path:
+    """IMS_DATA_DIR, by default .ims-data/ in the repository: what `make run` uses."""
+    from gateway.manifest import REPO_ROOT
+
+    return Path(os.environ.get("IMS_DATA_DIR") or REPO_ROOT / ".ims-data").resolve()
+
+
+def kept(data_dir: Path, env: str, filename: str) -> str:
+    """The secret from the environment, else the one kept in the data dir, else ""."""
+    path = data_dir / filename
+    return os.environ.get(env) or (path.read_text().strip() if path.exists() else "")
 
 
 def kept_secret(data_dir: Path, env: str, filename: str, generate: Callable[[], str]) -> str:
-    configured = os.environ.get(env)
-    if configured:
-        return configured
+    """kept(), generated and kept on first use."""
+    found = kept(data_dir, env, filename)
+    if found:
+        return found
     path = data_dir / filename
-    if path.exists():
-        return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = generate()
     # O_EXCL and 0600 at creation: the secret is never readable by others, not even for an instant.

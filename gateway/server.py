@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import signal
 import socket
 import threading
@@ -24,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway import activations, events, manifest, openapi
+from gateway import activations, cron, events, manifest, openapi
 from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
@@ -76,6 +75,7 @@ class Server(ThreadingHTTPServer):
             manifest.check_spec(f, manifest.load_main(f))
         self.router = Router(self.functions, namespace)
         self.activations = Activations(functions, namespace, api_key)
+        self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
         self.clock = _Clock()
         self._openapi: bytes | None = None
         self._openapi_lock = threading.Lock()
@@ -231,7 +231,7 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, *, manifest_path: Pat
     manifest_path = manifest_path or Path(os.environ.get("IMS_MANIFEST") or manifest.DEFAULT_MANIFEST)
     functions_dir = functions_dir or Path(os.environ.get("IMS_FUNCTIONS_DIR") or manifest.DEFAULT_FUNCTIONS_DIR)
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
-    api_key = api_key or os.environ.get("__OW_API_KEY") or f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}"
+    api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     return Server((host, port), manifest.load(manifest_path, functions_dir), namespace, api_key)
 
 

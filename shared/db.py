@@ -202,9 +202,9 @@ def connection() -> Iterator[Conn]:
 class Transaction:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self.callbacks: list[Callable[[], None]] = []
+        self.callbacks: list[Callable[[], object]] = []
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
+    def after_commit(self, fn: Callable[[], object]) -> None:
         self.callbacks.append(fn)
 
 
@@ -232,14 +232,14 @@ def transaction() -> Iterator[Conn]:
         _run_callback(fn)
 
 
-def _run_callback(fn: Callable[[], None]) -> None:
+def _run_callback(fn: Callable[[], object]) -> None:
     try:
         fn()
     except Exception:  # the write has committed; a failed follow-up must not fail it
         log.exception("after-commit callback failed")
 
 
-def after_commit(fn: Callable[[], None]) -> None:
+def after_commit(fn: Callable[[], object]) -> None:
     """Run `fn` once the current transaction commits, or now when there is none."""
     tx = getattr(_local, "tx", None)
     if tx is None:

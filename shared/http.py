@@ -217,6 +217,11 @@ def unexpected(request_id: str) -> dict[str, Any]:
     return problem(errors.HTTPError("An unexpected error occurred; quote the request id."), request_id)
 
 
+def _function_name(fn: Callable[..., Any]) -> str:
+    """"<package>/<function>", from the file's folder: the same locally and once deployed."""
+    return "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
+
+
 # --- the decorator -----------------------------------------------------------------------------
 
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
@@ -229,7 +234,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
 
     def wrap(fn: Callable[[Request], Any]) -> Callable[..., dict[str, Any]]:
         # "<package>/<function>", from the file's folder: the same locally and once deployed.
-        name = "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
+        name = _function_name(fn)
 
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
             request_id = "-"
@@ -296,7 +301,7 @@ def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]],
     activation's application error.
     """
     def wrap(fn: Callable[[dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
-        name = "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
+        name = _function_name(fn)
 
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
             args = args if isinstance(args, dict) else {}

@@ -21,9 +21,21 @@ log = logging.getLogger("ims.invoke")
 TIMEOUT = 3.0  # seconds; the platform answers an async invoke at once, or something is wrong
 
 
+def request(host: str, key: str, action: str, params: dict[str, Any], *, blocking: bool = False) -> Any:
+    """The invoke API call (a urllib Request) for `action` ("package/function") with `params`;
+    blocking, it asks for the result itself (`result=true`)."""
+    import urllib.request
+
+    query = "blocking=true&result=true" if blocking else "blocking=false"
+    return urllib.request.Request(
+        f"{host.rstrip('/')}/api/v1/namespaces/_/actions/{action}?{query}",
+        data=json.dumps(params).encode(), method="POST",
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(key.encode()).decode()})
+
+
 def invoke_async(action: str, params: dict[str, Any]) -> str | None:
     """Start `action` ("package/function") with `params`; return its activation id, or None."""
-    import urllib.error
     import urllib.request
 
     host, key = os.environ.get("__OW_API_HOST", ""), os.environ.get("__OW_API_KEY", "")
@@ -31,13 +43,8 @@ def invoke_async(action: str, params: dict[str, Any]) -> str | None:
         log.warning("cannot invoke %s: __OW_API_HOST / __OW_API_KEY are not set "
                     "(annotation provide-api-key: true); its scheduled run will catch up", action)
         return None
-    request = urllib.request.Request(
-        f"{host.rstrip('/')}/api/v1/namespaces/_/actions/{action}?blocking=false",
-        data=json.dumps(params).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 "Authorization": "Basic " + base64.b64encode(key.encode()).decode()})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request(host, key, action, params), timeout=TIMEOUT) as response:
             activation = json.loads(response.read() or b"{}").get("activationId")
     except (OSError, ValueError) as exc:  # HTTPError and URLError are OSErrors
         log.warning("invoking %s failed (%s: %s); its scheduled run will catch up",

@@ -18,19 +18,19 @@ class Settings:
     allow_self_registration: bool
     stream_maxlen: int
     db_pool_size: int
+    # mail (shared.mail, shared.services.notify); all optional: with no transport, mail is logged
+    public_url: str
+    mail_from: str
+    alert_email_to: tuple[str, ...]  # empty: every active manager
+    sendgrid_api_key: str
+    sendgrid_host: str
+    smtp_url: str
+    mailer_secret: str
+    mail_max_attempts: int
+    mail_retry_seconds: int  # the first retry's delay; each later one waits twice as long
+    mail_timeout: float
     access_ttl: int = 3600
     refresh_ttl: int = 7 * 24 * 3600
-    # mail (shared.mail, shared.services.notify); all optional: with no transport, mail is logged
-    public_url: str = "http://localhost:8000"
-    mail_from: str = "IMS <ims@localhost>"
-    alert_email_to: tuple[str, ...] = ()  # empty: every active manager
-    sendgrid_api_key: str = ""
-    sendgrid_host: str = "https://api.sendgrid.com"
-    smtp_url: str = ""
-    mailer_secret: str = ""
-    mail_max_attempts: int = 5
-    mail_retry_seconds: int = 60  # the first retry's delay; each later one waits twice as long
-    mail_timeout: float = 10.0
 
 
 def _env(name: str, default: str | None = None) -> str:

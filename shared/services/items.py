@@ -62,6 +62,7 @@ SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS even
 FROM (SELECT 1) AS one LEFT JOIN moved ON true"""
 
 _GET = f"SELECT {ITEM_COLS} FROM items WHERE id = :id"
+_QUANTITY = "SELECT quantity FROM items WHERE id = :id"
 _LOCK = f"SELECT {ITEM_COLS} FROM items WHERE id = :id FOR UPDATE"
 _INSERT = f"""
 INSERT INTO items (name, sku, description, category_id, location_id, quantity, unit, price, low_stock_threshold)
@@ -133,16 +134,18 @@ def search(q: ItemQuery) -> dict[str, Any]:
     direction = "DESC" if q.order == "desc" else "ASC"
     nulls = " NULLS LAST" if q.sort_by == "price" else ""
     order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
-    if q.search:
-        # A search reads its matches once: the window count rides along with the page.
-        rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
-                        f"ORDER BY {order} LIMIT :limit OFFSET :offset",
-                        limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
-        if rows:
-            total = [row.pop("total") for row in rows][0]
-            return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
-    return db.paged(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order}",
-                    f"SELECT count(*) AS n FROM items WHERE {cond}", q.page, q.per_page, **params)
+    count = f"SELECT count(*) AS n FROM items WHERE {cond}"
+    if not q.search:
+        return db.paged(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order}", count, q.page,
+                        q.per_page, **params)
+    # A search reads its matches once: the window count rides along with the page. Only a page past
+    # the last match (no rows to carry it) needs the count on its own.
+    rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
+                    f"ORDER BY {order} LIMIT :limit OFFSET :offset",
+                    limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
+    totals = [row.pop("total") for row in rows]
+    total = totals[0] if totals else 0 if q.page == 1 else db.one(count, **params)["n"]  # type: ignore[index]
+    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
 
 
 # --- stock movements ----------------------------------------------------------------------------
@@ -167,13 +170,13 @@ def move(item_id: int, delta: int, action: str, user: Principal, notes: str | No
             return _public(row)
         # Refused (or no such item). Read the quantity afresh for the answer; if stock arrived
         # between the refusal and this read, try the movement again rather than contradict ourselves.
-        current = db.one("SELECT quantity FROM items WHERE id = :id", id=item_id)
+        current = db.one(_QUANTITY, id=item_id)
         if current is None:
             raise errors.NotFound(f"Item {item_id} does not exist.")
         if current["quantity"] + delta < 0:
-            break
-    raise errors.Conflict(f"Only {current['quantity']} in stock.", code="insufficient_stock",
-                          available=current["quantity"], requested=-delta)
+            raise errors.Conflict(f"Only {current['quantity']} in stock.", code="insufficient_stock",
+                                  available=current["quantity"], requested=-delta)
+    raise errors.Conflict("The stock of this item is changing fast; retry.", code="contention")
 
 
 def restock(item_id: int, quantity: int, user: Principal, notes: str | None, request_id: str) -> dict[str, Any]:

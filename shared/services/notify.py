@@ -23,7 +23,7 @@ LEASE = 300  # seconds a claimed alert stays ours; well over the mailer's 60 s t
 PER_RUN = 50  # alerts one run mails at most; a scheduled run takes the rest
 RUN_SECONDS = 25  # claim no more after this: a run must end well within the mailer's 60 s limit
 MAX_DELAY = 6 * 3600
-DIGEST_ROWS = 500  # items listed in one digest; the count says how many more there are
+DIGEST_ROWS = 500  # items (and alerts) listed in one digest; a count says how many more there are
 
 # Before claiming: an alert back in stock is not mailed any more, and one with no attempts left
 # (its last mailer may have died mid-send, lease over; or MAIL_MAX_ATTEMPTS was lowered) has failed.
@@ -77,10 +77,11 @@ LIMIT :n"""
 # open alerts whose mail has not gone out although it was tried: given up on, or waiting for a retry
 _MAIL_UNSENT = """
 SELECT a.id, a.item_id, i.name, i.sku, a.mail_status AS status, a.mail_attempts AS attempts,
-       a.mail_last_error AS last_error, a.created_at
+       a.mail_last_error AS last_error, a.created_at, count(*) OVER () AS total
 FROM alerts a JOIN items i ON i.id = a.item_id
 WHERE a.resolved_at IS NULL AND a.mail_attempts > 0 AND a.mail_status IN ('failed', 'pending')
-ORDER BY a.id"""
+ORDER BY a.id
+LIMIT :n"""
 
 
 def recipients() -> tuple[str, ...]:
@@ -162,11 +163,12 @@ def send_alerts(alert_ids: list[int] | None = None) -> dict[str, Any]:
 
 def digest_message(low: list[dict[str, Any]], unsent: list[dict[str, Any]], to: tuple[str, ...]) -> mail.Message:
     total = low[0]["total"] if low else 0
+    unsent_total = unsent[0]["total"] if unsent else 0
     parts = []
     if total:
         parts.append(f"{total} item{'s' if total != 1 else ''} below threshold")
     if unsent:
-        parts.append(f"{len(unsent)} alert mail{'s' if len(unsent) != 1 else ''} not sent")
+        parts.append(f"{unsent_total} alert mail{'s' if unsent_total != 1 else ''} not sent")
     subject = "IMS digest: " + ", ".join(parts)
 
     text = [subject, ""]
@@ -196,6 +198,9 @@ def digest_message(low: list[dict[str, Any]], unsent: list[dict[str, Any]], to: 
             text.append(f"- {line}")
             body.append(f"<li>{html.escape(line)}</li>")
         body.append("</ul>")
+        if unsent_total > len(unsent):
+            text.append(f"… and {unsent_total - len(unsent)} more (GET /api/v1/alerts?mail_status=failed)")
+            body.append(f"<p>… and {unsent_total - len(unsent)} more.</p>")
     text.append(f"\n{settings.get().public_url}/api/v1/items?below_threshold=true")
     return mail.Message(to=to, subject=subject, text="\n".join(text) + "\n", html="".join(body))
 
@@ -205,8 +210,9 @@ def digest() -> dict[str, Any]:
     still not sent; nothing when there is nothing to report."""
     retried = send_alerts()
     low = db.query(_LOW, n=DIGEST_ROWS)
-    unsent = db.query(_MAIL_UNSENT)
-    outcome = {"retried": retried, "low_stock": low[0]["total"] if low else 0, "unsent_alerts": len(unsent),
+    unsent = db.query(_MAIL_UNSENT, n=DIGEST_ROWS)
+    outcome = {"retried": retried, "low_stock": low[0]["total"] if low else 0,
+               "unsent_alerts": unsent[0]["total"] if unsent else 0,
                "sent": False}
     if low or unsent:
         mail.send(digest_message(low, unsent, recipients()))

@@ -113,7 +113,7 @@ def test_digest_lists_alert_mail_still_waiting_for_a_retry(own_database, mail_en
     digest()  # SMTP down: the retry fails, and so does the digest
     [alert] = db.query("SELECT mail_status, mail_attempts FROM alerts WHERE item_id = :id", id=tea)
     assert (alert["mail_status"], alert["mail_attempts"]) == ("pending", 1)
-    unsent = db.query(notify._MAIL_UNSENT)
+    unsent = db.query(notify._MAIL_UNSENT, n=10)
     message = notify.digest_message(db.query(notify._LOW, n=10), unsent, ("a@ims.test",))
     assert message.subject == "IMS digest: 1 item below threshold, 1 alert mail not sent"
     assert "1 attempts (will be retried), last error: SMTP 127.0.0.1:" in message.text
