@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cold, feed, load, seed  # noqa: E402
+from realtime import launch  # noqa: E402
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -242,7 +243,7 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path) -> list
     for function, suffix in cases:
         event = build_event("GET", suffix, "", headers, b"")
         site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
-        c = cold.measure(ROOT, function, event, cold.child_env(env), site)
+        c = cold.measure(ROOT, function, event, launch.child_env(env), site)
         # The target is for a first event that needs no database; health's first event connects to
         # PostgreSQL and Redis, so it is reported beside it for what a real first request costs.
         no_db = function != "ops/health"
@@ -271,7 +272,7 @@ def _feed_rows(env: dict[str, str], gw: Gateway, token: str, seconds: float, log
     rows: list[Row] = []
     with open(log_path, "w") as log:
         for clients in FEED_CLIENTS:
-            ph = feed.phase(ROOT, cold.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
+            ph = feed.phase(ROOT, launch.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
             p50, p99, kib = ph.percentile(50), ph.percentile(99), ph.kib_per_connection
             limit = FEED_TARGETS.get(clients)
             checks = [(f"p99 <= {limit:g} ms", p99 <= limit)] if limit else []
@@ -342,7 +343,7 @@ def main() -> int:
             conn.close()
 
         step("starting the gateway")
-        gateway_env = cold.child_env(env)
+        gateway_env = launch.child_env(env)
         if os.environ.get("BENCH_PROFILE"):
             gateway_env["BENCH_PROFILE"] = str(Path(os.environ["BENCH_PROFILE"]).resolve())
         gw = Gateway(gateway_env, data_dir / "gateway.log")
@@ -355,7 +356,7 @@ def main() -> int:
         search = _search_rows(gw, token, seeded, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded, data_dir)
-        feed_limit = feed.raise_fd_limit()
+        feed_limit = launch.raise_fd_limit()
         step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
         feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
         step.done()

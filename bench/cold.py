@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -109,8 +108,4 @@ def measure(root: Path, function: str, event: dict[str, Any], env: dict[str, str
                      status=samples[0]["status"])
 
 
-def child_env(base: dict[str, str]) -> dict[str, str]:
-    """The environment a deployed function would see: ours, minus anything that points Python elsewhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(base)
-    return env
+

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import select
 import subprocess
 import sys
@@ -27,18 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import percentile_ms
+from realtime import launch
 
 ROUND_TIMEOUT = 10.0  # seconds for every client to receive one event
 CONNECT_TIMEOUT = 120.0  # seconds for all clients to connect and authenticate
 CONNECTING_AT_ONCE = 100  # handshakes in flight: stays inside the server's listen backlog
-
-
-def raise_fd_limit() -> int:
-    """Thousands of sockets need thousands of descriptors: lift the soft limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 # --- the client process ------------------------------------------------------------------------
@@ -240,8 +232,6 @@ def _line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str, item_id: int,
           clients: int, rounds: int, log: Any) -> Phase:
-    from realtime import launch
-
     server = launch.start({**env, "IMS_WS_HOST": "127.0.0.1", "IMS_WS_PORT": "0", "IMS_LOG_LEVEL": "WARNING"},
                           stderr=log)
     child = None
@@ -273,6 +263,6 @@ def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str,
 
 
 if __name__ == "__main__":
-    raise_fd_limit()
+    launch.raise_fd_limit()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     asyncio.run(_client_main(json.loads(sys.argv[1])))

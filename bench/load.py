@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 REQUEST_TIMEOUT = 10.0  # seconds; a request slower than this counts as an error
-MAX_HEAD = 64 * 1024
 
 
 

@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 
+from realtime import launch
+
 
 async def serve() -> None:
     from realtime import config
@@ -35,17 +37,8 @@ async def serve() -> None:
     log.info("stopped")
 
 
-def _raise_fd_limit() -> None:
-    """One descriptor per connection: lift the soft limit (often 1,024) to the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main() -> int:
-    _raise_fd_limit()
+    launch.raise_fd_limit()
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # one line per connection otherwise

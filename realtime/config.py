@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from shared.settings import ConfigError
+from shared.settings import ConfigError, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +24,8 @@ class Config:
     close_timeout: float = 2.0  # seconds a closing handshake may take before the socket is dropped
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name) or str(default)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+def _number(name: str, default: float, kind: type[int] | type[float] = float) -> float:
+    value = number(name, default, kind)
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value
@@ -39,11 +35,9 @@ def load() -> Config:
     defaults = Config()
     return Config(
         host=os.environ.get("IMS_WS_HOST") or os.environ.get("IMS_HOST") or defaults.host,
-        port=int(_number("IMS_WS_PORT", defaults.port)),
+        port=int(_number("IMS_WS_PORT", defaults.port, int)),
         ping_interval=_number("IMS_WS_PING_INTERVAL", defaults.ping_interval),
         auth_timeout=_number("IMS_WS_AUTH_TIMEOUT", defaults.auth_timeout),
-        client_buffer=int(_number("IMS_WS_CLIENT_BUFFER", defaults.client_buffer)),
-        catch_up_limit=defaults.catch_up_limit,
+        client_buffer=int(_number("IMS_WS_CLIENT_BUFFER", defaults.client_buffer, int)),
         stream_max_age=_number("IMS_STREAM_MAX_AGE", defaults.stream_max_age),
-        close_timeout=defaults.close_timeout,
     )

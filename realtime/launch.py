@@ -17,6 +17,23 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Our environment for a child Python (plus `base`), minus anything that points Python elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(base or {})
+    return env
+
+
+def raise_fd_limit() -> int:
+    """One descriptor per connection: lift the soft limit (often 1,024) to the hard one; return it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 class Realtime:
     def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
         self.proc, self.url = proc, url

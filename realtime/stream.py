@@ -95,33 +95,35 @@ def control(event: str, data: dict[str, Any] | None = None) -> str:
     return json.dumps({"event": event, "data": data or {}}, separators=(",", ":"))
 
 
-async def last_id(redis: Any) -> str:
-    """The id of the newest entry ever added ('0-0' for a stream that does not exist yet)."""
+async def _info(redis: Any) -> dict[str, Any] | None:
+    """XINFO STREAM, or None for a stream that does not exist (yet)."""
     try:
-        info = await redis.xinfo_stream(STREAM)
+        return dict(await redis.xinfo_stream(STREAM))
     except Exception as exc:
         if "no such key" in str(exc).lower():
-            return "0-0"
+            return None
         raise
-    return str(info["last-generated-id"])
+
+
+async def last_id(redis: Any) -> str:
+    """The id of the newest entry ever added ('0-0' for a stream that does not exist yet)."""
+    info = await _info(redis)
+    return "0-0" if info is None else str(info["last-generated-id"])
 
 
 async def missed_history(redis: Any, after: Key) -> str | None:
     """Why entries after `after` can no longer be replayed (trimmed, or the id is not from this
     stream), or None when the stream still holds everything after it."""
-    try:
-        info = await redis.xinfo_stream(STREAM)
-    except Exception as exc:
-        if "no such key" in str(exc).lower():
-            return None if after == (0, 0) else "the event stream was reset"
-        raise
-    if after > parse_id(str(info["last-generated-id"])):
+    info = await _info(redis)
+    if info is None:
+        return None if after == (0, 0) else "the event stream was reset"
+    newest = parse_id(str(info["last-generated-id"]))
+    if after > newest:
         return "last_event_id is not from this event stream"
     deleted = info.get("max-deleted-entry-id")  # Redis 7 knows exactly what it trimmed
     if deleted is not None:
         return "last_event_id is older than the stream keeps" if after < parse_id(str(deleted)) else None
     first = info.get("first-entry")
-    newest = parse_id(str(info["last-generated-id"]))
     if first is None:  # empty: fine only if nothing was ever added after `after`
         return None if after == newest else "last_event_id is older than the stream keeps"
     # Redis 6 says only where the stream starts now: an id before that may have lost entries.

@@ -35,7 +35,6 @@ def connect(redis_url: str) -> Any:
 class Tail:
     def __init__(self, redis: Any, hub: Hub, metrics: Metrics) -> None:
         self.redis, self.hub, self.metrics = redis, hub, metrics
-        self.started = asyncio.Event()  # set once the reader knows where the stream ends
 
     async def run(self) -> None:
         delay = RETRY_FIRST
@@ -61,7 +60,6 @@ class Tail:
         if not self.metrics.redis_up:
             log.info("reading the event stream after %s", self.hub.position)
         self.metrics.redis_up = True
-        self.started.set()
 
     async def _read_forever(self) -> None:
         while True:

@@ -134,7 +134,8 @@ def relay(batch: int = 500) -> int:
     """
     total = 0
     with db.connection() as conn:
-        if not conn.one("SELECT pg_try_advisory_lock(:k) AS ok", k=_RELAY_LOCK)["ok"]:
+        locked = conn.one("SELECT pg_try_advisory_lock(:k) AS ok", k=_RELAY_LOCK)
+        if not (locked and locked["ok"]):  # another relay is at it
             return 0
         try:
             while True:

@@ -42,14 +42,15 @@ def _env(name: str, default: str | None = None) -> str:
 
 
 def _int(name: str, default: int) -> int:
-    return int(_number(name, default, int))
+    return int(number(name, default, int))
 
 
 def _float(name: str, default: float) -> float:
-    return _number(name, default, float)
+    return number(name, default, float)
 
 
-def _number(name: str, default: float, kind: type[int] | type[float]) -> float:
+def number(name: str, default: float, kind: type[int] | type[float] = float) -> float:
+    """A numeric setting; a value that is not one fails by name."""
     raw = _env(name, str(default))
     try:
         return kind(raw)

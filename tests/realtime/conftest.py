@@ -31,11 +31,8 @@ WAIT = 10.0  # seconds: the most any single expected message may take before a t
 
 
 def feed_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update({"IMS_WS_PORT": "0", "IMS_WS_HOST": "127.0.0.1", "IMS_WS_AUTH_TIMEOUT": "1",
-                "IMS_LOG_LEVEL": "WARNING"})
-    env.update(extra)
-    return env
+    return launch.child_env({"IMS_WS_PORT": "0", "IMS_WS_HOST": "127.0.0.1", "IMS_WS_AUTH_TIMEOUT": "1",
+                             "IMS_LOG_LEVEL": "WARNING", **extra})
 
 
 @pytest.fixture(scope="session")
