@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Callable
+from typing import Any, Iterator
 
 import pytest
 
@@ -72,6 +75,24 @@ def publishing_to(redis_url: str) -> Iterator[None]:
         os.environ["REDIS_URL"] = original
         settings.reset()
         events.reset()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll until `predicate()` is truthy; return its value. Bounded: fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def unique(prefix: str = "x") -> str:

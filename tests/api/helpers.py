@@ -17,6 +17,12 @@ def new_item(api: Api, token: str, **fields: Any) -> dict:
     return res.json()
 
 
+def withdraw(api: Api, token: str, item_id: int, quantity: int = 1) -> dict:
+    res = api.post(f"{V1}/items/{item_id}/withdraw", {"quantity": quantity}, token=token)
+    assert res.status == 200, res.text
+    return res.json()
+
+
 def new_category(api: Api, token: str, **fields: Any) -> dict:
     res = api.post(f"{V1}/categories", {"name": unique("Cat"), **fields}, token=token)
     assert res.status == 201, res.text

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,26 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port, wait_until  # noqa: F401  (the notify tests import them from here too)
+
 MAIL_VARS = ("SMTP_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "ALERT_EMAIL_TO", "MAIL_FROM", "PUBLIC_URL",
              "MAILER_SECRET", "MAIL_MAX_ATTEMPTS", "MAIL_RETRY_SECONDS", "MAIL_TIMEOUT_SECONDS")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll until `predicate()` is truthy; return its value. Bounded: fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Inbox:

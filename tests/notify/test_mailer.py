@@ -14,6 +14,7 @@ import pytest
 
 from shared import db
 from tests.client import Api
+from tests.api.helpers import withdraw
 from tests.conftest import unique
 from tests.notify.conftest import wait_until
 
@@ -41,12 +42,6 @@ def low_item(api: Api, manager: dict, quantity: int = 12, threshold: int = 10) -
     return {**res.json(), "location": location["name"]}
 
 
-def withdraw(api: Api, token: str, item: dict, n: int) -> dict:
-    res = api.post(f"/api/v1/items/{item['id']}/withdraw", {"quantity": n}, token=token)
-    assert res.status == 200, res.text
-    return res.json()
-
-
 def alerts_of(item: dict) -> list[dict[str, Any]]:
     return db.query("SELECT * FROM alerts WHERE item_id = :id ORDER BY id", id=item["id"])
 
@@ -61,7 +56,7 @@ def make_due(alert_id: int) -> None:
 def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, manager, staff, smtp):
     inbox, _ = smtp
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)  # 12 -> 7: below 10, crossing
+    withdraw(api, staff["token"], item["id"], 5)  # 12 -> 7: below 10, crossing
     [message] = wait_until(lambda: inbox.about(item["name"]), what="the low-stock mail")
     assert message["Subject"] == f"Low stock: {item['name']} (7 boxes left)"
     assert "alerts@ims.test" in message["From"]
@@ -76,7 +71,7 @@ def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, man
     [alert] = alerts_of(item)
     assert alert["mail_attempts"] == 1 and alert["mail_sent_at"] is not None and alert["mail_last_error"] is None
 
-    withdraw(api, staff["token"], item, 2)  # still low: no new alert, no new mail
+    withdraw(api, staff["token"], item["id"], 2)  # still low: no new alert, no new mail
     run_mailer(api)
     assert len(alerts_of(item)) == 1 and len(inbox.about(item["name"])) == 1
 
@@ -84,7 +79,7 @@ def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, man
     assert back["quantity"] == 25 and back["is_low_stock"] is False
     assert alerts_of(item)[0]["resolved_at"] is not None  # re-armed
 
-    withdraw(api, staff["token"], item, 20)  # 25 -> 5: a second crossing, a second mail
+    withdraw(api, staff["token"], item["id"], 20)  # 25 -> 5: a second crossing, a second mail
     wait_until(lambda: len(inbox.about(item["name"])) == 2, what="the second crossing's mail")
     assert inbox.about(item["name"])[1]["Subject"] == f"Low stock: {item['name']} (5 boxes left)"
     wait_until(lambda: [a["mail_status"] for a in alerts_of(item)] == ["sent", "sent"], what="both sent")
@@ -94,7 +89,7 @@ def test_alert_email_to_overrides_the_managers(api, manager, staff, smtp, mail_e
     inbox, port = smtp
     mail_env(ALERT_EMAIL_TO="stores@ims.test, buyer@ims.test")
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 3)
+    withdraw(api, staff["token"], item["id"], 3)
     [message] = wait_until(lambda: inbox.about(item["name"]), what="the mail")
     assert message["To"] == "stores@ims.test, buyer@ims.test"
 
@@ -112,7 +107,7 @@ def test_alert_resolved_before_its_mail_went_out_is_skipped_not_mailed(api, mana
     inbox, _ = smtp
     monkeypatch.delenv("__OW_API_HOST")  # no chaining: the alert waits for a scheduled run
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)
+    withdraw(api, staff["token"], item["id"], 5)
     api.post(f"/api/v1/items/{item['id']}/restock", {"quantity": 10}, token=staff["token"])
     run_mailer(api)
     assert alerts_of(item)[0]["mail_status"] == "skipped"
@@ -126,7 +121,7 @@ def test_concurrent_mailers_send_each_alert_exactly_once(api, manager, staff, sm
     monkeypatch.delenv("__OW_API_HOST")  # keep the alerts pending, then let 8 mailers race for them
     items = [low_item(api, manager) for _ in range(12)]
     for item in items:
-        withdraw(api, staff["token"], item, 5)
+        withdraw(api, staff["token"], item["id"], 5)
     ids = [alerts_of(item)[0]["id"] for item in items]
     start = threading.Barrier(8)
     results: list[dict[str, Any]] = []
@@ -158,7 +153,7 @@ def test_smtp_down_leaves_the_alert_unsent_and_a_later_run_sends_it_exactly_once
 
     mail_env(SMTP_URL=f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)
+    withdraw(api, staff["token"], item["id"], 5)
     alert = wait_until(lambda: next((a for a in alerts_of(item) if a["mail_attempts"] == 1
                                      and a["mail_status"] == "pending"), None), what="a failed attempt")
     assert "ConnectionRefusedError" in alert["mail_last_error"]
@@ -180,7 +175,7 @@ def test_attempts_exhausted_marks_the_alert_failed_visible_in_the_api(api, manag
     monkeypatch.delenv("__OW_API_HOST")
     mail_env(SMTP_URL=f"smtp://127.0.0.1:{free_port()}", MAIL_MAX_ATTEMPTS="3", MAIL_RETRY_SECONDS="60")
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)
+    withdraw(api, staff["token"], item["id"], 5)
     [alert] = alerts_of(item)
     delays = []
     for attempt in (1, 2, 3):
@@ -207,7 +202,7 @@ def test_attempts_exhausted_marks_the_alert_failed_visible_in_the_api(api, manag
 
 def test_the_write_never_waits_for_a_hanging_mail_server(api, manager, staff, hanging_smtp):
     item = low_item(api, manager)
-    moved = withdraw(api, staff["token"], item, 5)  # answered while the mailer hangs on SMTP
+    moved = withdraw(api, staff["token"], item["id"], 5)  # answered while the mailer hangs on SMTP
     assert moved["quantity"] == 7 and moved["is_low_stock"] is True
     # The chained mailer is stuck in the SMTP greeting at this very moment; the write is done.
     wait_until(lambda: alerts_of(item)[0]["mail_status"] == "sending", what="the mailer to be stuck")
@@ -222,7 +217,7 @@ def test_the_write_never_waits_for_a_hanging_mail_server(api, manager, staff, ha
 
 def test_sendgrid_transport_posts_v3_mail_send(api, manager, staff, sendgrid):
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)
+    withdraw(api, staff["token"], item["id"], 5)
     request = wait_until(lambda: next((r for r in sendgrid.requests
                                        if item["name"] in r["json"]["subject"]), None), what="the SendGrid call")
     assert request["path"] == "/v3/mail/send"
@@ -239,7 +234,7 @@ def test_sendgrid_refusal_is_recorded_and_retried(api, manager, staff, sendgrid,
     monkeypatch.delenv("__OW_API_HOST")
     sendgrid.status = 403
     item = low_item(api, manager)
-    withdraw(api, staff["token"], item, 5)
+    withdraw(api, staff["token"], item["id"], 5)
     [alert] = alerts_of(item)
     assert run_mailer(api, [alert["id"]])["retry"] == [alert["id"]]
     [alert] = alerts_of(item)
@@ -289,7 +284,7 @@ def test_a_mailer_that_died_mid_send_is_retried_after_its_lease_and_counted(api,
     mail_env(MAIL_MAX_ATTEMPTS="2")
     first, second = low_item(api, manager), low_item(api, manager)
     for item in (first, second):
-        withdraw(api, staff["token"], item, 5)
+        withdraw(api, staff["token"], item["id"], 5)
     a, b = alerts_of(first)[0]["id"], alerts_of(second)[0]["id"]
     # Both claimed by mailers that then died: attempt 1 of `a`, attempt 2 (the last) of `b`.
     db.execute("UPDATE alerts SET mail_status = 'sending', mail_attempts = 1, "
@@ -315,7 +310,7 @@ def test_a_newline_in_an_item_name_still_gets_its_alert_mailed(api, manager, sta
     res = api.post("/api/v1/items", {"name": f"{tag}\nBcc: thief@evil.test", "sku": unique("TP"), "quantity": 12,
                                      "low_stock_threshold": 10}, token=manager["token"])
     assert res.status == 201, res.text
-    withdraw(api, staff["token"], res.json(), 5)
+    withdraw(api, staff["token"], res.json()["id"], 5)
     [message] = wait_until(lambda: inbox.about(tag), what="the mail")
     assert message["Subject"] == f"Low stock: {tag} Bcc: thief@evil.test (7 pcs left)"
     assert message["Bcc"] is None and [rcpts for _, rcpts in inbox.envelopes if "thief@evil.test" in rcpts] == []

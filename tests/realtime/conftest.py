@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime import launch
+from tests.api.helpers import withdraw  # noqa: F401  (the realtime tests import it from here)
 from shared import db
 from tests.conftest import JWT_SECRET
 
@@ -123,7 +124,9 @@ def raw_client(url: str, token: str, receive_buffer: int | None = None) -> socke
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
-        head += sock.recv(1)  # byte by byte: leave everything after the handshake unread
+        byte = sock.recv(1)  # byte by byte: leave everything after the handshake unread
+        assert byte, f"the server closed the connection during the handshake: {head!r}"
+        head += byte
     assert head.startswith(b"HTTP/1.1 101"), head
     return sock
 
@@ -175,7 +178,3 @@ def token_for(user_id: int, role: str, expires_in: float, typ: str = "access") -
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
-def withdraw(api: Any, token: str, item_id: int, quantity: int = 1) -> dict[str, Any]:
-    res = api.post(f"/api/v1/items/{item_id}/withdraw", {"quantity": quantity}, token=token)
-    assert res.status == 200, res.text
-    return res.json()

