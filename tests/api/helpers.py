@@ -46,6 +46,7 @@ def assert_problem(res: Any, status: int, code: str | None = None) -> dict:
     assert res.status == status, res.text
     assert res.headers["content-type"].startswith("application/problem+json"), res.headers
     body = res.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys(), body
     assert body["status"] == status
     if code is not None:
         assert body["code"] == code, body

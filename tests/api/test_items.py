@@ -270,9 +270,12 @@ def test_list_is_paged(api, staff, shelf):
     assert api.get(f"{V1}/items?{q}&page=3", token=staff["token"]).json()["data"] == []
 
 
-def test_list_defaults_to_25_per_page(api, staff):
-    body = api.get(f"{V1}/items", token=staff["token"]).json()
-    assert body["page"] == 1 and body["per_page"] == 25 and len(body["data"]) <= 25
+def test_list_defaults_to_25_per_page(api, staff, manager):
+    category = new_category(api, manager["token"])
+    for _ in range(26):
+        new_item(api, manager["token"], category_id=category["id"])
+    body = api.get(f"{V1}/items?category_id={category['id']}", token=staff["token"]).json()
+    assert (body["page"], body["per_page"], len(body["data"]), body["total"]) == (1, 25, 25, 26)
 
 
 def test_list_per_page_over_100_is_422(api, staff):

@@ -46,8 +46,8 @@ def test_route_authorizes_role_as_declared_in_manifest(api, manager, staff, func
     res = call(api, function, token)
     want = expected(function.auth, role)
     if want is None:
-        assert res.status not in (401, 403), res.text
-        assert res.status != 405 and res.status < 500, res.text
+        # authorized: the route's own answer to an empty call on a missing id
+        assert res.status in (200, 204, 404, 422), res.text
     else:
         assert_problem(res, want)
         if want == 401:

@@ -201,14 +201,23 @@ def test_event_without_headers_is_never_a_server_error(services, qualified):
 
 
 @pytest.mark.parametrize("qualified", IDS)
-def test_args_that_are_not_a_dict_get_a_problem(services, qualified):
+def test_args_that_are_not_a_dict_are_answered_as_an_empty_event(services, qualified):
+    expected = main_of(qualified)({})["statusCode"]
     for args in (None, [], "x"):
-        assert_client_error_or_success(main_of(qualified)(args))
+        result = main_of(qualified)(args)
+        assert_client_error_or_success(result)
+        assert result["statusCode"] == expected, (args, result)
+
+
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if "{id}" not in f.route])
+def test_a_sub_path_of_a_route_without_an_id_is_404(services, manager, qualified):
+    function = BY_NAME[qualified]
+    assert_problem(main_of(qualified)(event(function.method, "/1", token=manager["token"], body={})), 404)
 
 
 @pytest.mark.parametrize("path", ["/99999999999999999999", "/-1", "/abc", "/1.5", "/0x10", "/1/2", "/%00", "/ 1",
                                   "/\u00b2", "/\u0661\u0662"])
-@pytest.mark.parametrize("qualified", IDS)
+@pytest.mark.parametrize("qualified", [f.qualified for f in WEB if "{id}" in f.route])
 def test_bad_path_ids_are_404(services, manager, qualified, path):
     function = BY_NAME[qualified]
     result = main_of(qualified)(event(function.method, path, token=manager["token"], body={}))

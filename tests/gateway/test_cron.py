@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -84,74 +85,77 @@ def test_tick_fires_a_due_trigger_with_its_body_once_per_minute(services):
 
 def test_several_gateways_fire_each_schedule_once(services):
     schedule = _schedule()
-    fired: list[int] = []
+    fired: list[dt.datetime] = []
     lock = threading.Lock()
     minutes = [dt.datetime(2030, 1, 1, 11, m, tzinfo=UTC) for m in range(0, 30, 5)]
     start = threading.Barrier(6)
 
-    def gateway(n: int) -> None:
+    def gateway() -> None:
+        ticking: list[dt.datetime] = []
+
         def fire(t: cron.Trigger) -> None:
             with lock:
-                fired.append(n)
+                fired.append(ticking[-1])
         scheduler = cron.Scheduler(schedule, fire)
         start.wait()
         for minute in minutes:
+            ticking.append(minute)
             scheduler.tick(minute)
 
-    threads = [threading.Thread(target=gateway, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=gateway) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert len(fired) == len(minutes)  # six schedulers, six minutes: six firings in all
+    assert not any(t.is_alive() for t in threads)
+    assert Counter(fired) == {minute: 1 for minute in minutes}  # six schedulers: each minute once
 
 
-def test_run_waits_for_the_next_scheduled_minute_and_fires(services):
-    # A clock running just short of a minute boundary, so the real wait is a fraction of a second.
-    boundary = dt.datetime.now(UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    offset = boundary - dt.timedelta(seconds=0.3) - dt.datetime.now(UTC)
-    stopping = threading.Event()
+class VirtualTime:
+    """The scheduler's clock and its `stopping` event in one: a wait moves the clock on at once
+    (plus any oversleep, as when the machine is suspended) and says whether to stop."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now, self.done = start, False
+        self.waits: list[float] = []
+        self.oversleep = dt.timedelta(0)
+
+    def clock(self) -> dt.datetime:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += dt.timedelta(seconds=seconds) + self.oversleep
+        self.oversleep = dt.timedelta(0)
+        return self.done
+
+
+def test_run_waits_until_each_scheduled_minute_and_fires_it():
+    t = VirtualTime(dt.datetime(2030, 1, 1, 10, 3, 30, tzinfo=UTC))
     fired: list[dt.datetime] = []
 
-    def fire(t: cron.Trigger) -> None:
-        fired.append(clock())
-        stopping.set()
+    def fire(trigger: cron.Trigger) -> None:
+        fired.append(t.now)
+        t.done = len(fired) == 3
 
-    def clock() -> dt.datetime:
-        return dt.datetime.now(UTC) + offset
-
-    scheduler = cron.Scheduler(_schedule("* * * * *"), fire, clock=clock)
-    runner = threading.Thread(target=scheduler.run, args=(stopping,))
-    runner.start()
-    runner.join(timeout=10)
-    stopping.set()
-    assert not runner.is_alive()
-    assert len(fired) == 1 and fired[0] >= boundary
+    cron.Scheduler(_schedule("*/5 * * * *"), fire, claim=lambda trigger, minute: True, clock=t.clock).run(t)  # type: ignore[arg-type]
+    assert [f.strftime("%H:%M:%S") for f in fired] == ["10:05:00", "10:10:00", "10:15:00"]
+    assert t.waits == [90, 300, 300, 300]
 
 
-def test_after_a_sleep_the_scheduler_goes_on_from_now_without_replaying_missed_minutes(services):
-    boundary = dt.datetime.now(UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    offset = [boundary - dt.timedelta(seconds=0.3) - dt.datetime.now(UTC)]
-    stopping = threading.Event()
+def test_after_a_sleep_the_scheduler_goes_on_from_now_without_replaying_missed_minutes():
+    t = VirtualTime(dt.datetime(2030, 1, 1, 10, 3, 30, tzinfo=UTC))
     fired: list[dt.datetime] = []
 
-    def clock() -> dt.datetime:
-        return dt.datetime.now(UTC) + offset[0]
+    def fire(trigger: cron.Trigger) -> None:
+        fired.append(t.now)
+        if len(fired) == 1:
+            t.oversleep = dt.timedelta(hours=3)  # the next wait lasts three hours longer
+        t.done = len(fired) == 3
 
-    def fire(t: cron.Trigger) -> None:
-        fired.append(clock().replace(second=0, microsecond=0))
-        if len(fired) == 1:  # the machine sleeps for three hours, waking just before a minute ends
-            offset[0] += dt.timedelta(hours=3, seconds=59.4)
-        else:
-            stopping.set()
-
-    runner = threading.Thread(target=cron.Scheduler(_schedule("* * * * *"), fire, clock=clock).run,
-                              args=(stopping,))
-    runner.start()
-    runner.join(timeout=10)
-    stopping.set()
-    assert not runner.is_alive()
-    assert fired == [boundary, boundary + dt.timedelta(hours=3, minutes=1)]
+    cron.Scheduler(_schedule("* * * * *"), fire, claim=lambda trigger, minute: True, clock=t.clock).run(t)  # type: ignore[arg-type]
+    # 10:05 fires late, once, on waking; then the next minute after now: nothing from 10:06 to 13:04
+    assert [f.strftime("%H:%M:%S") for f in fired] == ["10:04:00", "13:05:00", "13:06:00"]
 
 
 def _function_with(*crons: tuple[str, str]) -> manifest.Function:
@@ -166,12 +170,19 @@ def test_a_trigger_that_never_fires_or_a_repeated_name_is_refused_at_start():
         cron.triggers([_function_with(("twice", "* * * * *"), ("twice", "0 7 * * *"))])
 
 
-def test_a_failing_claim_is_logged_and_the_scheduler_goes_on(services):
-    def claim(t: cron.Trigger, minute: dt.datetime) -> bool:
-        raise ConnectionError("database away")
+def test_a_failing_trigger_is_logged_and_the_others_still_fire(caplog):
+    broken, working = _schedule("* * * * *", "broken") + _schedule("* * * * *", "working")
 
-    scheduler = cron.Scheduler(_schedule("* * * * *"), lambda t: None, claim=claim)
-    assert scheduler.tick(dt.datetime(2030, 1, 1, 12, 0, tzinfo=UTC)) == []
+    def claim(t: cron.Trigger, minute: dt.datetime) -> bool:
+        if t is broken:
+            raise ConnectionError("database away")
+        return True
+
+    scheduler = cron.Scheduler([broken, working], lambda t: None, claim=claim)
+    with caplog.at_level("ERROR", logger="ims.cron"):
+        assert scheduler.tick(dt.datetime(2030, 1, 1, 12, 0, tzinfo=UTC)) == [working]
+    assert "cron trigger broken at 2030-01-01T12:00:00+00:00 failed" in caplog.text
+    assert "ConnectionError: database away" in caplog.text
 
 
 def test_make_trigger_fires_a_trigger_on_the_running_gateway(gateway, monkeypatch, capsys):

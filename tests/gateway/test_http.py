@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway import local, manifest
+from tests.api.helpers import assert_problem, assert_validation
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = manifest.load()
@@ -28,15 +29,6 @@ def connect(gateway: str) -> http.client.HTTPConnection:
 
 def without_volatile(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in VOLATILE}
-
-
-def assert_problem(res, status: int) -> dict[str, Any]:
-    assert res.status == status, res.text
-    assert res.headers["content-type"].startswith("application/problem+json")
-    body = res.json()
-    assert {"type", "title", "status", "detail", "code"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 # --- routes and function URLs -----------------------------------------------------------------
@@ -74,12 +66,15 @@ def test_refusals_are_identical_at_rest_route_and_function_url(api, staff, item)
 
 
 def test_every_web_function_is_reachable_at_its_function_url(api):
-    """No function URL is a 404 from the gateway itself (the function may refuse, but it answers)."""
+    """Every function URL reaches its function: an anonymous call is the function's own answer, a
+    401 where it needs a token, a success or a 422 for the empty body of a public one."""
     for function in WEB:
         suffix = "/1" if "{id}" in function.route else ""
         res = api.request(function.method, f"/api/v1/web/local/{function.package}/{function.name}{suffix}")
-        assert res.status != 404 or res.json()["detail"] != "No such function.", function.qualified
-        assert res.status < 500, (function.qualified, res.text)
+        if function.auth == "public":
+            assert res.status in (200, 422), (function.qualified, res.text)
+        else:
+            assert_problem(res, 401)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/nope", "/nothing", "/api/v1/items/1/explode", "/api/v1/web/local/nope/nope",
@@ -176,8 +171,9 @@ def test_body_of_exactly_the_limit_is_read(api, staff, item):
     padding = (1 << 20) - len(b'{"quantity": 1, "notes": ""}')
     res = api.post(f"/api/v1/items/{item['id']}/withdraw", {"quantity": 1, "notes": " " * padding},
                    token=staff["token"])
-    assert res.status != 413
-    assert res.status < 500
+    # Read whole and validated: the notes are too long for the model (500), not for the gateway.
+    [error] = assert_validation(res)
+    assert error["loc"] == ["body", "notes"]
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------

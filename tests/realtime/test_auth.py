@@ -4,7 +4,9 @@ token the HTTP API would refuse, and for a token that expires or is revoked whil
 from __future__ import annotations
 
 import asyncio
+import time
 
+import jwt
 import pytest
 
 from tests.conftest import make_user
@@ -84,7 +86,7 @@ async def test_deactivating_a_connected_user_closes_their_socket(feed, api, mana
 
 @aio
 async def test_the_connection_closes_with_4401_when_its_token_expires(feed, manager):
-    short = token_for(manager["user"]["id"], "manager", 2)
+    short = token_for(manager["user"]["id"], "manager", 3)
     async with peer(feed.url, token=short) as client:
         await client.ready()
         code, reason = await client.closed()
@@ -93,13 +95,14 @@ async def test_the_connection_closes_with_4401_when_its_token_expires(feed, mana
 
 @aio
 async def test_a_fresh_token_sent_in_time_keeps_the_connection(feed, api, manager, item):
-    short = token_for(manager["user"]["id"], "manager", 2)
+    short = token_for(manager["user"]["id"], "manager", 3)
     async with peer(feed.url, token=short) as client:
         await client.ready()
         await client.send({"type": "auth", "token": manager["token"]})
         reply = await client.next()
         assert reply["event"] == "authenticated"
-        await asyncio.sleep(2.5)  # past the first token's expiry
+        expiry = jwt.decode(short, options={"verify_signature": False})["exp"]
+        await asyncio.sleep(max(expiry - time.time(), 0) + 0.5)  # past the first token's expiry
         withdraw(api, manager["token"], item["id"])
         [event] = await client.about(item["id"])
     assert event["event"] == "stock_changed"
