@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -93,8 +92,7 @@ class Gateway:
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
-        line = self.proc.stdout.readline().strip() if ready else ""  # type: ignore[union-attr]
+        line = launch.read_line(self.proc, 60)
         if not line.startswith("http://"):
             self.stop()
             raise RuntimeError(f"the gateway did not start; see {log_path}")
@@ -117,15 +115,7 @@ class Gateway:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        launch.stop(self.proc, 15)
         self._log.close()
 
 

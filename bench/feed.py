@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -224,12 +223,6 @@ def _warm_up(url: str, token: str) -> None:
     time.sleep(0.5)
 
 
-def _line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    return proc.stdout.readline().strip() if ready else ""
-
-
 def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str, item_id: int,
           clients: int, rounds: int, log: Any) -> Phase:
     server = launch.start({**env, "IMS_WS_HOST": "127.0.0.1", "IMS_WS_PORT": "0", "IMS_LOG_LEVEL": "WARNING"},
@@ -238,19 +231,18 @@ def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str,
     try:
         _warm_up(server.url, token)
         base = rss_kib(server.pid)
-        host, port = server.url.removeprefix("ws://").split("/")[0].rsplit(":", 1)
         params = {"clients": clients, "rounds": rounds, "token": token, "item_id": item_id,
-                  "ws_host": host, "ws_port": int(port), "gw_host": gateway[0], "gw_port": gateway[1]}
+                  "ws_host": server.host, "ws_port": server.port, "gw_host": gateway[0], "gw_port": gateway[1]}
         child = subprocess.Popen([sys.executable, "-m", "bench.feed", json.dumps(params)], cwd=root, env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-        if _line(child, CONNECT_TIMEOUT + 10) != "ready":
+        if launch.read_line(child, CONNECT_TIMEOUT + 10) != "ready":
             raise RuntimeError(f"{clients} feed clients did not all connect; see {log.name}")
         time.sleep(1.0)  # let the server finish every handshake's allocations
         idle = rss_kib(server.pid)
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
-        result = json.loads(_line(child, rounds * (ROUND_TIMEOUT + 1) + 30) or "null")
+        result = json.loads(launch.read_line(child, rounds * (ROUND_TIMEOUT + 1) + 30) or "null")
         if result is None:
             raise RuntimeError(f"the feed clients did not report; see {log.name}")
         return Phase(clients, rounds, result["latencies"], result["missing"], idle, base)

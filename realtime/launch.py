@@ -34,10 +34,33 @@ def raise_fd_limit() -> int:
     return hard
 
 
+def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The child's next stdout line, or "" if none comes within `timeout` s."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else ""
+
+
+def stop(proc: subprocess.Popen[str], timeout: float = 10) -> int:
+    """SIGTERM, then wait; kill only if the child does not exit in `timeout` s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode
+
+
 class Realtime:
     def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
         self.proc, self.url = proc, url
         self.http_url = url.replace("ws://", "http://", 1).removesuffix("/ws")
+        host, _, port = self.http_url.removeprefix("http://").rpartition(":")
+        self.host, self.port = host, int(port or 0)
 
     @property
     def pid(self) -> int:
@@ -45,25 +68,14 @@ class Realtime:
 
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM (connections get 1001), then wait; kill only if it does not exit in `timeout` s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
+        return stop(self.proc, timeout)
 
 
 def start(env: dict[str, str] | None = None, stderr: IO[str] | int | None = None, timeout: float = 30) -> Realtime:
     """Start the server with `env` (default: ours) and wait until it listens."""
     proc = subprocess.Popen([sys.executable, "-m", "realtime"], cwd=ROOT, env=env or dict(os.environ),
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline().strip() if ready else ""
+    line = read_line(proc, timeout)
     if not line.startswith("ws://"):
         Realtime(proc, "").stop()
         raise RuntimeError(f"the realtime server did not start (exit code {proc.poll()})")
