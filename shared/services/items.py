@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import db, errors, events, invoke
+from shared import db, errors, event_types, events, invoke
 from shared.auth import Principal
 from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 
@@ -19,6 +19,20 @@ ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, un
              "created_at, updated_at")
 EDITABLE = ("name", "sku", "description", "category_id", "location_id", "unit", "price",
             "low_stock_threshold")
+
+# The movement's outbox rows: each payload's keys come from its declaration (shared.event_types), the
+# SQL that fills each key from here; a key missing or extra fails at import.
+_STOCK_CHANGED = event_types.sql_payload("stock_changed", {
+    "item_id": "id", "sku": "sku", "name": "name", "previous_quantity": "quantity_before",
+    "quantity": "quantity", "delta": "CAST(:delta AS integer)", "action": "CAST(:action AS text)",
+    "user": "jsonb_build_object('id', CAST(:user_id AS bigint))",
+    "low_stock_threshold": "low_stock_threshold", "is_low_stock": "is_low_stock", "version": "version"})
+_LOW_STOCK_ALERT = event_types.sql_payload("low_stock_alert", {
+    "alert_id": "raised.id", "item_id": "moved.id", "sku": "moved.sku", "name": "moved.name",
+    "quantity": "raised.quantity", "threshold": "raised.threshold", "unit": "moved.unit"})
+_STOCK_RECOVERED = event_types.sql_payload("stock_recovered", {
+    "alert_id": "resolved.id", "item_id": "moved.id", "sku": "moved.sku", "name": "moved.name",
+    "quantity": "moved.quantity", "threshold": "moved.low_stock_threshold"})
 
 _MOVE = f"""
 WITH moved AS (
@@ -40,22 +54,11 @@ WITH moved AS (
     RETURNING alerts.id
 ), outbox AS (
     INSERT INTO events (type, data)
-    SELECT 'stock_changed', jsonb_build_object(
-        'item_id', id, 'sku', sku, 'name', name, 'previous_quantity', quantity_before,
-        'quantity', quantity, 'delta', CAST(:delta AS integer), 'action', CAST(:action AS text),
-        'user', jsonb_build_object('id', CAST(:user_id AS bigint)),
-        'low_stock_threshold', low_stock_threshold, 'is_low_stock', is_low_stock, 'version', version)
-    FROM moved
+    SELECT {_STOCK_CHANGED} FROM moved
     UNION ALL
-    SELECT 'low_stock_alert', jsonb_build_object(
-        'alert_id', raised.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
-        'quantity', raised.quantity, 'threshold', raised.threshold, 'unit', moved.unit)
-    FROM raised, moved
+    SELECT {_LOW_STOCK_ALERT} FROM raised, moved
     UNION ALL
-    SELECT 'stock_recovered', jsonb_build_object(
-        'alert_id', resolved.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
-        'quantity', moved.quantity, 'threshold', moved.low_stock_threshold)
-    FROM resolved, moved
+    SELECT {_STOCK_RECOVERED} FROM resolved, moved
     RETURNING id, type, data, created_at
 )
 SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events
