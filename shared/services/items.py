@@ -209,21 +209,25 @@ def _foreign_key_error(exc: Exception) -> errors.ValidationFailed:
                                      "type": "foreign_key"}])
 
 
-def _sync_alert(conn: db.Conn, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Raise or resolve the item's alert after an edit changed quantity or threshold."""
-    became_low = after["is_low_stock"] and (not before["is_low_stock"] or after["quantity"] < before["quantity"])
-    if became_low:
-        raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
-        if raised:
-            _mail_after_commit([raised["id"]])
-            events.emit(conn, "low_stock_alert", {
-                "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
-                "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})
-    elif not after["is_low_stock"]:
+def _sync_alert(conn: db.Conn, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Open or resolve the item's alert after a create (`before` None) or an edit, edge-triggered as a
+    movement is: an item left below its threshold by its creation, a lower quantity or a higher
+    threshold opens one (unless one is open); at or above it, the open one is resolved."""
+    if not after["is_low_stock"]:
         for resolved in conn.query(_RESOLVE, id=after["id"]):
             events.emit(conn, "stock_recovered", {
                 "alert_id": resolved["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
                 "quantity": after["quantity"], "threshold": after["low_stock_threshold"]})
+        return
+    if before is not None and before["is_low_stock"] and after["quantity"] >= before["quantity"] \
+            and after["low_stock_threshold"] <= before["low_stock_threshold"]:
+        return  # already low and no lower (like a restock that leaves it below): nothing new to announce
+    raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
+    if raised:
+        _mail_after_commit([raised["id"]])
+        events.emit(conn, "low_stock_alert", {
+            "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
+            "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})
 
 
 def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]:
@@ -237,6 +241,7 @@ def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]
             conn.execute(_LOG, item_id=item["id"], user_id=user.id, action="create", before=0,
                          after=item["quantity"], notes=None, request_id=request_id)
             events.emit(conn, "item_created", {"item": item, "user": _who(user)})
+            _sync_alert(conn, None, item)
             return item
     except pg8000.exceptions.DatabaseError as exc:
         if db.sqlstate(exc) == "23503":
