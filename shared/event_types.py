@@ -14,8 +14,9 @@ as the API returns it), which the AsyncAPI document resolves.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
