@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway import activations, cron, events, manifest, openapi
+from gateway import activations, asyncapi, cron, events, manifest, openapi
 from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
@@ -78,6 +78,7 @@ class Server(ThreadingHTTPServer):
         self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
         self.clock = _Clock()
         self._openapi: bytes | None = None
+        self._asyncapi: bytes | None = None
         self._openapi_lock = threading.Lock()
         super().__init__(address, Handler)
 
@@ -87,6 +88,15 @@ class Server(ThreadingHTTPServer):
                 doc = openapi.build([(f, manifest.load_main(f)) for f in self.functions if f.routed])
                 self._openapi = json.dumps(doc, indent=1).encode()
             return self._openapi
+
+    def asyncapi(self) -> bytes:
+        with self._openapi_lock:
+            if self._asyncapi is None:
+                from realtime import config
+
+                live = config.load()  # where this machine's realtime server listens, as make run starts it
+                self._asyncapi = json.dumps(asyncapi.build(live.host, live.port), indent=1).encode()
+            return self._asyncapi
 
     @property
     def url(self) -> str:
@@ -138,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET":
             if path == "/openapi.json":
                 return 200, [("Content-Type", "application/json")], self.server.openapi()
+            if path == "/asyncapi.json":
+                return 200, [("Content-Type", "application/json")], self.server.asyncapi()
             if path == "/docs":
                 return 200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode()
         if path.startswith(activations.PREFIX):

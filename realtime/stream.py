@@ -16,17 +16,12 @@ from typing import Any, AsyncIterator
 
 from websockets.frames import Frame, Opcode
 
+from shared import event_types
 from shared.events import STREAM
 
 log = logging.getLogger("ims.realtime")
 
-EVENT_TYPES = frozenset({
-    "item_created", "item_updated", "item_deleted", "stock_changed", "low_stock_alert",
-    "alert_acknowledged", "stock_recovered", "category_changed", "location_changed", "user_changed",
-})
-# Alerts and their resolution carry alert ids only /alerts can show, and /alerts and /users are for
-# managers; staff see the stock itself through stock_changed (with is_low_stock).
-MANAGER_ONLY = frozenset({"low_stock_alert", "alert_acknowledged", "stock_recovered", "user_changed"})
+EVENT_TYPES = frozenset(event_types.TYPES)
 
 REPLAY_BATCH = 500
 _ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -55,7 +50,9 @@ class Event:
 
     @property
     def manager_only(self) -> bool:
-        return self.type in MANAGER_ONLY
+        # Staff see only what a declaration opens to them (shared.event_types): a type declared
+        # manager-only, or not declared at all, never reaches them.
+        return self.type not in event_types.STAFF_VISIBLE
 
 
 def _item_id(data: dict[str, Any]) -> int | None:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Iterable
 
-from shared import db, settings
+from shared import db, event_types, settings
 
 log = logging.getLogger("ims.events")
 
@@ -69,9 +69,13 @@ def redis_client() -> Any:
 
 
 def emit(conn: db.Conn, type_: str, data: dict[str, Any]) -> None:
-    """Write one event into the outbox on `conn`; it is published after the commit."""
+    """Write one event into the outbox on `conn`; it is published after the commit.
+
+    Raises event_types.UndeclaredEvent for a type not declared there or a payload whose keys differ
+    from its declaration, before anything is written."""
     from shared.http import dumps
 
+    event_types.check(type_, data)
     row = conn.one(_INSERT, type=type_, data=dumps(data))
     publish_after_commit([row] if row else [])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import db, errors, events, invoke
+from shared import db, errors, event_types, events, invoke
 from shared.auth import Principal
 from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 
@@ -19,6 +19,20 @@ ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, un
              "created_at, updated_at")
 EDITABLE = ("name", "sku", "description", "category_id", "location_id", "unit", "price",
             "low_stock_threshold")
+
+# The movement's outbox rows: each payload's keys come from its declaration (shared.event_types), the
+# SQL that fills each key from here; a key missing or extra fails at import.
+_STOCK_CHANGED = event_types.sql_payload("stock_changed", {
+    "item_id": "id", "sku": "sku", "name": "name", "previous_quantity": "quantity_before",
+    "quantity": "quantity", "delta": "CAST(:delta AS integer)", "action": "CAST(:action AS text)",
+    "user": "jsonb_build_object('id', CAST(:user_id AS bigint))",
+    "low_stock_threshold": "low_stock_threshold", "is_low_stock": "is_low_stock", "version": "version"})
+_LOW_STOCK_ALERT = event_types.sql_payload("low_stock_alert", {
+    "alert_id": "raised.id", "item_id": "moved.id", "sku": "moved.sku", "name": "moved.name",
+    "quantity": "raised.quantity", "threshold": "raised.threshold", "unit": "moved.unit"})
+_STOCK_RECOVERED = event_types.sql_payload("stock_recovered", {
+    "alert_id": "resolved.id", "item_id": "moved.id", "sku": "moved.sku", "name": "moved.name",
+    "quantity": "moved.quantity", "threshold": "moved.low_stock_threshold"})
 
 _MOVE = f"""
 WITH moved AS (
@@ -40,22 +54,11 @@ WITH moved AS (
     RETURNING alerts.id
 ), outbox AS (
     INSERT INTO events (type, data)
-    SELECT 'stock_changed', jsonb_build_object(
-        'item_id', id, 'sku', sku, 'name', name, 'previous_quantity', quantity_before,
-        'quantity', quantity, 'delta', CAST(:delta AS integer), 'action', CAST(:action AS text),
-        'user', jsonb_build_object('id', CAST(:user_id AS bigint)),
-        'low_stock_threshold', low_stock_threshold, 'is_low_stock', is_low_stock, 'version', version)
-    FROM moved
+    SELECT {_STOCK_CHANGED} FROM moved
     UNION ALL
-    SELECT 'low_stock_alert', jsonb_build_object(
-        'alert_id', raised.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
-        'quantity', raised.quantity, 'threshold', raised.threshold, 'unit', moved.unit)
-    FROM raised, moved
+    SELECT {_LOW_STOCK_ALERT} FROM raised, moved
     UNION ALL
-    SELECT 'stock_recovered', jsonb_build_object(
-        'alert_id', resolved.id, 'item_id', moved.id, 'sku', moved.sku, 'name', moved.name,
-        'quantity', moved.quantity, 'threshold', moved.low_stock_threshold)
-    FROM resolved, moved
+    SELECT {_STOCK_RECOVERED} FROM resolved, moved
     RETURNING id, type, data, created_at
 )
 SELECT moved.*, (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events
@@ -206,21 +209,25 @@ def _foreign_key_error(exc: Exception) -> errors.ValidationFailed:
                                      "type": "foreign_key"}])
 
 
-def _sync_alert(conn: db.Conn, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Raise or resolve the item's alert after an edit changed quantity or threshold."""
-    became_low = after["is_low_stock"] and (not before["is_low_stock"] or after["quantity"] < before["quantity"])
-    if became_low:
-        raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
-        if raised:
-            _mail_after_commit([raised["id"]])
-            events.emit(conn, "low_stock_alert", {
-                "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
-                "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})
-    elif not after["is_low_stock"]:
+def _sync_alert(conn: db.Conn, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Open or resolve the item's alert after a create (`before` None) or an edit, edge-triggered as a
+    movement is: an item left below its threshold by its creation, a lower quantity or a higher
+    threshold opens one (unless one is open); at or above it, the open one is resolved."""
+    if not after["is_low_stock"]:
         for resolved in conn.query(_RESOLVE, id=after["id"]):
             events.emit(conn, "stock_recovered", {
                 "alert_id": resolved["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
                 "quantity": after["quantity"], "threshold": after["low_stock_threshold"]})
+        return
+    if before is not None and before["is_low_stock"] and after["quantity"] >= before["quantity"] \
+            and after["low_stock_threshold"] <= before["low_stock_threshold"]:
+        return  # already low and no lower (like a restock that leaves it below): nothing new to announce
+    raised = conn.one(_RAISE, id=after["id"], quantity=after["quantity"], threshold=after["low_stock_threshold"])
+    if raised:
+        _mail_after_commit([raised["id"]])
+        events.emit(conn, "low_stock_alert", {
+            "alert_id": raised["id"], "item_id": after["id"], "sku": after["sku"], "name": after["name"],
+            "quantity": after["quantity"], "threshold": after["low_stock_threshold"], "unit": after["unit"]})
 
 
 def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]:
@@ -234,6 +241,7 @@ def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]
             conn.execute(_LOG, item_id=item["id"], user_id=user.id, action="create", before=0,
                          after=item["quantity"], notes=None, request_id=request_id)
             events.emit(conn, "item_created", {"item": item, "user": _who(user)})
+            _sync_alert(conn, None, item)
             return item
     except pg8000.exceptions.DatabaseError as exc:
         if db.sqlstate(exc) == "23503":

@@ -103,6 +103,29 @@ def test_an_edit_that_lowers_stock_below_threshold_mails_too(api, manager, smtp)
     assert "(50 boxes left)" in message["Subject"]
 
 
+def test_an_item_created_below_its_threshold_is_mailed(api, manager, smtp):
+    inbox, _ = smtp
+    item = low_item(api, manager, quantity=3)
+    [message] = wait_until(lambda: inbox.about(item["name"]), what="the mail")
+    assert message["Subject"] == f"Low stock: {item['name']} (3 boxes left)"
+    assert item["location"] in message.get_body(("plain",)).get_content()
+    wait_until(lambda: alerts_of(item)[0]["mail_status"] == "sent", what="the alert marked sent")
+
+
+@pytest.mark.parametrize("method, body", [("PUT", {"quantity": 4}), ("PATCH", {"quantity": 4})])
+def test_a_put_or_a_staff_count_below_threshold_is_mailed(api, manager, staff, smtp, method, body):
+    inbox, _ = smtp
+    item = low_item(api, manager, quantity=30)
+    if method == "PUT":
+        body = {"name": item["name"], "sku": item["sku"], "unit": "boxes", "location_id": item["location_id"],
+                "low_stock_threshold": 10, **body}
+    res = api.request(method, f"/api/v1/items/{item['id']}", body,
+                      token=(manager if method == "PUT" else staff)["token"])
+    assert res.status == 200, res.text
+    [message] = wait_until(lambda: inbox.about(item["name"]), what="the mail")
+    assert "(4 boxes left)" in message["Subject"]
+
+
 def test_alert_resolved_before_its_mail_went_out_is_skipped_not_mailed(api, manager, staff, smtp, monkeypatch):
     inbox, _ = smtp
     monkeypatch.delenv("__OW_API_HOST")  # no chaining: the alert waits for a scheduled run
@@ -336,4 +359,4 @@ def test_the_functions_that_can_raise_an_alert_are_given_the_api_key():
     from gateway import manifest
 
     keyed = {f.qualified for f in manifest.load() if f.annotations.get("provide-api-key") is True}
-    assert keyed == {"items/withdraw", "items/replace", "items/patch"}
+    assert keyed == {"items/create", "items/withdraw", "items/replace", "items/patch"}

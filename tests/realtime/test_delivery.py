@@ -9,7 +9,8 @@ import asyncio
 import threading
 
 from realtime import stream
-from shared import events
+from shared import event_types, events
+from tests.api.workload import every_event_type
 from tests.realtime.conftest import aio, http_get, metric, peer, raw_client, withdraw
 
 
@@ -78,6 +79,48 @@ async def test_staff_do_not_receive_user_changes(feed, api, manager, staff, item
     assert "user_changed" in seen["manager"]  # the event exists, before the withdrawal in the stream
     assert "user_changed" not in seen["staff"]
 
+
+
+@aio
+async def test_every_declared_type_reaches_managers_and_staff_only_those_declared_for_them(feed, api, manager,
+                                                                                         staff):
+    """A workload making every declared type: managers get all of them, staff exactly the types declared
+    for staff; every message has the shape /asyncapi.json gives its type."""
+    doc = api.get("/asyncapi.json").json()
+    async with peer(feed.url, token=staff["token"]) as worker, peer(feed.url, token=manager["token"]) as boss:
+        await worker.ready()
+        await boss.ready()
+        item = await asyncio.to_thread(every_event_type, api, manager, staff)
+        seen: dict[str, list[dict]] = {"staff": [], "manager": []}
+        for role, client in (("staff", worker), ("manager", boss)):
+            # Everything up to the workload's last event, its item_deleted (which both may see).
+            while not seen[role] or (seen[role][-1]["event"], seen[role][-1]["data"].get("item_id")) != (
+                    "item_deleted", item["id"]):
+                seen[role].append(await client.next())
+    assert {m["event"] for m in seen["manager"]} == set(event_types.TYPES)
+    assert {m["event"] for m in seen["staff"]} == event_types.STAFF_VISIBLE
+    for message in seen["staff"] + seen["manager"]:
+        payload = doc["components"]["messages"][message["event"]]["payload"]
+        assert set(message) == set(payload["required"])
+        data = doc["components"]["schemas"][payload["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
+        assert set(message["data"]) == set(data["required"]), message
+
+
+@aio
+async def test_a_type_no_declaration_opens_to_staff_never_reaches_them(feed, api, manager, staff, item):
+    """An entry of a type this version does not declare (written by another version, say) is manager-only."""
+    async with peer(feed.url, token=staff["token"]) as worker, peer(feed.url, token=manager["token"]) as boss:
+        await worker.ready()
+        await boss.ready()
+        events.publish([{"id": f"undeclared-{item['id']}", "type": "inventory_audited",
+                         "data": {"item_id": item["id"]}, "created_at": "2026-11-30T10:00:00+00:00"}])
+        withdraw(api, manager["token"], item["id"])  # then one that staff may see
+        kinds = ("inventory_audited", "stock_changed")
+        seen_by_boss = await boss.about(item["id"], 2, kinds)
+        seen_by_worker = await worker.about(item["id"], 1, kinds)
+    assert [m["event"] for m in seen_by_boss] == ["inventory_audited", "stock_changed"]
+    assert [m["event"] for m in seen_by_worker] == ["stock_changed"]
+    assert seen_by_worker[0]["id"] == seen_by_boss[1]["id"]
 
 def _item(api, manager, name: str) -> dict:
     res = api.post("/api/v1/items", {"name": name, "sku": name, "quantity": 50}, token=manager["token"])

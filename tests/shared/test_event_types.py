@@ -1,0 +1,101 @@
+"""The event declarations (shared.event_types) and what follows from them: emit refuses what is not
+declared, the SQL payloads are built from them, staff see only what a declaration opens to them, and
+README's event table says the same."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from realtime import stream
+from shared import db, event_types, events
+from tests.conftest import ROOT
+
+UndeclaredEvent = event_types.UndeclaredEvent
+
+
+def outbox_size() -> int:
+    return db.one("SELECT count(*) AS n FROM events")["n"]
+
+
+def test_emit_refuses_an_undeclared_type_and_writes_nothing(services):
+    before = outbox_size()
+    with pytest.raises(UndeclaredEvent, match="item_exploded"):
+        with db.transaction() as conn:
+            events.emit(conn, "item_exploded", {"item_id": 1})
+    assert outbox_size() == before
+
+
+@pytest.mark.parametrize("data", [
+    {"item_id": 1, "sku": "A", "name": "a"},  # `user` missing
+    {"item_id": 1, "sku": "A", "name": "a", "user": {"id": 1}, "secret": "x"},  # one too many
+])
+def test_emit_refuses_a_payload_whose_keys_differ_from_the_declaration(services, data):
+    before = outbox_size()
+    with pytest.raises(UndeclaredEvent, match="item_deleted"):
+        with db.transaction() as conn:
+            events.emit(conn, "item_deleted", data)
+    assert outbox_size() == before
+
+
+def test_emit_writes_a_declared_event(services):
+    with db.transaction() as conn:
+        events.emit(conn, "item_deleted", {"item_id": 1, "sku": "A", "name": "a", "user": {"id": 1}})
+    row = db.one("SELECT type, data FROM events ORDER BY id DESC LIMIT 1")
+    assert row["type"] == "item_deleted" and row["data"] == {"item_id": 1, "sku": "A", "name": "a", "user": {"id": 1}}
+
+
+def test_sql_payload_takes_its_keys_in_declared_order_from_the_declaration():
+    declared = event_types.TYPES["stock_recovered"]
+    exprs = {key: f"x.{key}" for key in reversed(declared.keys)}
+    text = event_types.sql_payload("stock_recovered", exprs)
+    pairs = ", ".join(f"'{key}', x.{key}" for key in declared.keys)
+    assert text == f"'stock_recovered', jsonb_build_object({pairs})"
+
+
+@pytest.mark.parametrize("name, exprs", [
+    ("stock_recovered", {"alert_id": "1"}),  # fields left out
+    ("stock_recovered", {**{k: "1" for k in event_types.TYPES["stock_recovered"].keys}, "extra": "1"}),
+    ("stock_exploded", {}),
+])
+def test_sql_payload_refuses_what_the_declaration_does_not_say(name, exprs):
+    with pytest.raises(UndeclaredEvent):
+        event_types.sql_payload(name, exprs)
+
+
+def test_a_type_is_manager_only_unless_declared_for_staff():
+    assert event_types.EventType("new_type", "…", ()).staff is False
+    assert event_types.EventType("new_type", "…", ()).audience == "managers"
+    manager_only = {"low_stock_alert", "alert_acknowledged", "stock_recovered", "user_changed"}
+    assert set(event_types.TYPES) - event_types.STAFF_VISIBLE == manager_only
+
+
+def test_the_live_feed_reads_audience_from_the_declarations():
+    def event(type_: str) -> stream.Event:
+        made = stream.to_event("1-0", {"event": type_, "data": "{}", "event_id": "1", "ts": "t"})
+        assert made is not None
+        return made
+
+    for declared in event_types.DECLARED:
+        assert event(declared.name).manager_only is (not declared.staff), declared.name
+    assert event("a_type_nobody_declared").manager_only  # staff never see what no declaration opens to them
+    assert stream.EVENT_TYPES == set(event_types.TYPES)
+
+
+def readme_event_table() -> dict[str, tuple[str, list[str]]]:
+    """README's "Events" table: event -> (who receives it, payload fields in order)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Events\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        [name] = re.findall(r"`([a-z_]+)`", cells[0])
+        table[name] = (cells[1], re.findall(r"`([a-z_]+)`", cells[3]))
+    return table
+
+
+def test_readme_event_table_matches_the_declarations():
+    declared = {t.name: (t.audience, list(t.keys)) for t in event_types.DECLARED}
+    assert readme_event_table() == declared
