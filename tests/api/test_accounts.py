@@ -455,3 +455,14 @@ def test_create_manager_without_a_password_or_terminal_says_so(own_database):
 def test_create_manager_refuses_a_short_password(own_database):
     res = create_manager(own_database, "ops@example.com", "Ops", "short")
     assert res.returncode == 2 and "password" in res.stderr
+
+
+def test_create_manager_uses_the_embedded_data_dir_without_database_url(tmp_path):
+    env = _child_env(IMS_DATA_DIR=str(tmp_path), IMS_MANAGER_PASSWORD="operator-pass-1")
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "gateway.admin", "create-manager", "--email", "ops@example.com", "--name", "Ops"]
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()  # the server it started is stopped again
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "already has an account" in second.stderr  # the account was kept
