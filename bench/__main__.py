@@ -3,7 +3,8 @@
 Order: lock the bench data dir, start (or reuse) PostgreSQL and Redis, create a fresh `ims_bench`
 database, migrate, seed, start the gateway in a child process on a free loopback port, register the
 first user (a manager) and log in, then measure: stock withdrawals at several concurrencies (spread
-over the 100k items, and all on one hot item), list/search latency, the cold start of a function, and
+over the 100k items, and all on one hot item), list/search latency, `GET /items` idle and during a
+storm of 40 parallel logins (bench.storm), the cold start of a function, and
 the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed).
 Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
 
