@@ -115,7 +115,7 @@ def _verified(token: str, typ: str) -> dict[str, Any]:
     keys = _verification_keys()
     for n, key in enumerate(keys, 1):
         try:
-            return jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": required})  # type: ignore[no-any-return]
+            return jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": required})
         except jwt.InvalidSignatureError:
             if n == len(keys):
                 raise

@@ -117,7 +117,8 @@ class TokenPair(Out):
     token_type: Literal["bearer"]
     expires_in: int
     user: User
-    password_change_required: bool  # true after a manager's reset: only POST /auth/password (and me, logout, refresh) work
+    # true after a manager's reset: until POST /auth/password, only it, me, logout and refresh work
+    password_change_required: bool
 
 
 # --- catalogue ----------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ class Health(Out):
 
 AuditAction = Literal["login_failed", "login_throttled", "password_changed", "password_change_failed",
                       "password_change_throttled", "password_reset", "role_changed", "user_activated",
-                      "user_deactivated", "manager_created"]
+                      "user_deactivated", "user_created", "manager_created"]
 
 
 class AuditQuery(Query):

@@ -256,9 +256,13 @@ def page(page: int, per_page: int) -> dict[str, Any]:
     return db.paged(_LIST, _COUNT, page, per_page)
 
 
-def create(data: UserCreate) -> dict[str, Any]:
+def create(data: UserCreate, actor: auth.Principal | None = None, address: str = "") -> dict[str, Any]:
+    """An active account made by a manager: a grant of a role, so it is audited like a change of one."""
     with db.transaction() as conn:
-        return _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
+        user = _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
+        audit.record(conn, "user_created", actor_id=actor.id if actor else None, user_id=user["id"],
+                     email=user["email"], address=address, role=user["role"])
+        return user
 
 
 def create_manager(email: str, full_name: str, password: str, operator: str) -> dict[str, Any]:
@@ -284,7 +288,7 @@ def update(user_id: int, data: UserPatch, actor: auth.Principal | None = None, a
                 raise errors.Conflict("The last active manager cannot be demoted or deactivated.",
                                       code="last_manager")
         user = conn.one(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
-        who = {"actor_id": actor.id if actor else None, "user_id": user_id, "email": user["email"],
+        who: dict[str, Any] = {"actor_id": actor.id if actor else None, "user_id": user_id, "email": user["email"],
                "address": address}
         if user["role"] != current["role"]:
             audit.record(conn, "role_changed", **who, previous=current["role"], role=user["role"])

@@ -354,7 +354,9 @@ def test_role_and_activation_changes_are_audited_with_who_and_where(api, manager
     assert api.patch(f"{V1}/users/{uid}", {"is_active": False}, token=manager["token"]).status == 200
     assert api.patch(f"{V1}/users/{uid}", {"full_name": "Renamed"}, token=manager["token"]).status == 200
     rows = audit(api, manager, user_id=uid)
-    assert [r["action"] for r in rows] == ["user_deactivated", "role_changed"]  # newest first; a rename is not
+    # newest first; a rename is not audited
+    assert [r["action"] for r in rows] == ["user_deactivated", "role_changed", "user_created"]
+    assert rows[2]["details"] == {"role": "staff"}
     assert rows[1]["details"] == {"previous": "staff", "role": "manager"}
     assert all(r["actor_id"] == manager["user"]["id"] and r["address"] == "127.0.0.1" for r in rows)
 
