@@ -156,6 +156,30 @@ def test_the_account_ceiling_counts_only_what_the_address_limits_let_through(api
     assert throttled[0]["details"]["buckets"] == ["acct"]
 
 
+def test_a_login_waits_for_a_free_bcrypt_slot(manager, client_from):
+    """The gateway's functions run in this process: take every bcrypt slot, and a login queues."""
+    from shared import auth
+
+    slots, size = auth._bcrypt_slots(), settings.get().bcrypt_concurrency
+    client, email = client_from(), f"{unique('queued')}@example.com"
+    bucket = f"pair:{email} {client.source[0]}"
+    result: dict[str, Any] = {}
+    for _ in range(size):
+        slots.acquire()
+    try:
+        waiting = threading.Thread(target=lambda: result.setdefault("res", attempt(client, email)))
+        waiting.start()
+        wait_until(lambda: db.one("SELECT 1 AS n FROM login_attempts WHERE bucket = :b", b=bucket),
+                   what="the attempt to be counted")
+        waiting.join(1.0)  # a check takes ~0.25 s; this one cannot start while the slots are held
+        assert waiting.is_alive() and "res" not in result
+    finally:
+        for _ in range(size):
+            slots.release()
+    waiting.join(30)
+    assert_problem(result["res"], 401)
+
+
 # --- the client address -------------------------------------------------------------------------
 
 def test_a_spoofed_forwarded_for_is_ignored_by_default(api, manager, client_from):
