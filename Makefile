@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test bench bundle migrate relay trigger clean
+.PHONY: help install run test bench bundle migrate relay trigger create-manager clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
@@ -14,6 +14,7 @@ help:
 	@echo "make migrate  apply migrations to DATABASE_URL"
 	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
 	@echo "make trigger T=daily-digest   fire a project.yml trigger (or T=package/function) on the running gateway"
+	@echo "make create-manager EMAIL=… NAME=…   create an active manager (password: IMS_MANAGER_PASSWORD, or asked)"
 
 $(STAMP): $(wildcard requirements*.txt)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ relay: $(STAMP)
 trigger: $(STAMP)
 	@test -n "$(T)" || { echo "usage: make trigger T=<trigger name or package/function>, e.g. T=daily-digest"; exit 2; }
 	$(BIN)/python -m gateway.trigger "$(T)"
+
+create-manager: $(STAMP)
+	@test -n "$(EMAIL)" -a -n "$(NAME)" || { echo "usage: make create-manager EMAIL=ana@example.com NAME='Ana Lima'"; exit 2; }
+	$(BIN)/python -m gateway.admin create-manager --email "$(EMAIL)" --name "$(NAME)"
 
 clean:
 	rm -rf build .pytest_cache

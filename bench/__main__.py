@@ -3,7 +3,8 @@
 Order: lock the bench data dir, start (or reuse) PostgreSQL and Redis, create a fresh `ims_bench`
 database, migrate, seed, start the gateway in a child process on a free loopback port, register the
 first user (a manager) and log in, then measure: stock withdrawals at several concurrencies (spread
-over the 100k items, and all on one hot item), list/search latency, the cold start of a function, and
+over the 100k items, and all on one hot item), list/search latency, `GET /items` idle and during a
+storm of 40 parallel logins (bench.storm), the cold start of a function, and
 the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed).
 Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
 
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import cold, feed, load, seed  # noqa: E402
+from bench import cold, feed, load, seed, storm  # noqa: E402
 from realtime import launch  # noqa: E402
 
 BENCH_DB = "ims_bench"
@@ -222,6 +223,22 @@ def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, se
     return rows
 
 
+def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, seconds: float) -> list[Row]:
+    s = storm.run(gw.host, gw.port, token, emails, warmup, seconds)
+    rows: list[Row] = []
+    for label, r in (("idle", s.idle), (f"{len(emails)} parallel logins", s.during)):
+        rows.append([label, _ms(r.percentile(50)), _ms(r.percentile(99)), str(r.errors)])
+    logins = (f"{len(s.logins)} done ({s.login_rate:,.1f}/s), p50 {_ms(load.percentile_ms(s.logins, 50))} ms, "
+              f"errors {s.login_errors}")
+    rows[1].append(logins)
+    rows[0].append("-")
+    for row in rows:
+        row += ["-", ""]
+    print(f"  GET /items idle p50 {rows[0][1]} ms p99 {rows[0][2]} ms; during the storm p50 {rows[1][1]} ms "
+          f"p99 {rows[1][2]} ms; logins {logins}", file=sys.stderr, flush=True)
+    return rows
+
+
 def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path) -> list[Row]:
     from gateway import bundle, manifest
     from gateway.events import build_event
@@ -344,6 +361,13 @@ def main() -> int:
         withdraw = _withdraw_rows(gw, token, seeded, warmup, seconds)
         step("list and search, concurrency 1")
         search = _search_rows(gw, token, seeded, warmup, seconds)
+        step(f"GET /items idle, then during {storm.STORM} parallel logins")
+        conn = pg8000.native.Connection(**db.connect_args(env["DATABASE_URL"]))
+        try:
+            emails = storm.add_users(conn)
+        finally:
+            conn.close()
+        storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded, data_dir)
         feed_limit = launch.raise_fd_limit()
@@ -361,6 +385,10 @@ def main() -> int:
                     ["scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "target", ""], withdraw))
         print(table("List and search over 100k items, concurrency 1: GET /api/v1/items?…",
                     ["query", "matched", "req/s", "p50 ms", "p99 ms", "errors", "target", ""], search))
+        bound = os.environ.get("IMS_BCRYPT_CONCURRENCY") or f"{max(1, (os.cpu_count() or 2) // 2)} (default)"
+        print(table(f"GET /api/v1/items (page 1), concurrency 1: idle and during a login storm "
+                    f"(bcrypt at once per process: {bound})",
+                    ["gateway", "p50 ms", "p99 ms", "errors", "logins", "target", ""], storm_rows))
         print(table("Cold start, fresh interpreter, medians of 7 (ms; target on import + first event)",
                     ["function (status)", "import", "1st event", "import+1st", "process wall",
                      "peak RSS MB", "target", ""], cold_rows))

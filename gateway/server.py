@@ -68,8 +68,9 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 512  # the stdlib default of 5 refuses bursts of new connections
 
     def __init__(self, address: tuple[str, int], functions: list[Function], namespace: str,
-                 api_key: str) -> None:
+                 api_key: str, trusted_proxies: int = 0) -> None:
         self.functions = [f for f in functions if f.is_http]
+        self.trusted_proxies = trusted_proxies
         # Import every function now: a broken one fails at start, and no request pays for an import.
         for f in functions:
             manifest.check_spec(f, manifest.load_main(f))
@@ -158,10 +159,26 @@ class Handler(BaseHTTPRequestHandler):
         secret = function.secret()
         if secret and not hmac.compare_digest(self.headers.get("x-require-whisk-auth", "").encode(), secret.encode()):
             raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() != "x-request-id"]
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in ("x-request-id", "x-forwarded-for")]
         headers.append(("x-request-id", request_id))
+        headers.append(("x-forwarded-for", self._client_address()))
         event = events.build_event(method, suffix, query, headers, body)
         return events.to_http(invoke(function, event), request_id)
+
+    def _client_address(self) -> str:
+        """The client's address, handed to the functions in X-Forwarded-For as the platform does.
+
+        With no trusted proxy (the default) that is the socket's peer, and whatever X-Forwarded-For
+        the client sent is dropped: anyone can write one. Behind N trusted proxies, each appended the
+        address it saw: the client is the entry the outermost trusted one appended, N from the right
+        (the peer, the nearest proxy, counted as the last entry); what lies left of it is hearsay."""
+        peer = str(self.client_address[0])
+        hops = self.server.trusted_proxies
+        if not hops:
+            return peer
+        sent = ",".join(self.headers.get_all("x-forwarded-for") or [])
+        chain = [part.strip() for part in sent.split(",") if part.strip()] + [peer]
+        return chain[-1 - hops] if len(chain) > hops else chain[0]
 
     def handle_expect_100(self) -> bool:
         # Don't invite a client to send a body we will refuse; _read_body answers 413 instead.
@@ -236,15 +253,31 @@ class Handler(BaseHTTPRequestHandler):
 
 def make_server(host: str = "127.0.0.1", port: int = 8000, *, manifest_path: Path | None = None,
                 functions_dir: Path | None = None, namespace: str | None = None,
-                api_key: str | None = None) -> Server:
+                api_key: str | None = None, trusted_proxies: int | None = None) -> Server:
     """Load project.yml and every function, and bind; `port=0` picks a free port.
 
-    `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one."""
+    `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
+    `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
+    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none."""
     manifest_path = manifest_path or Path(os.environ.get("IMS_MANIFEST") or manifest.DEFAULT_MANIFEST)
     functions_dir = functions_dir or Path(os.environ.get("IMS_FUNCTIONS_DIR") or manifest.DEFAULT_FUNCTIONS_DIR)
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
-    return Server((host, port), manifest.load(manifest_path, functions_dir), namespace, api_key)
+    if trusted_proxies is None:
+        trusted_proxies = trusted_proxy_hops(os.environ.get("IMS_TRUST_PROXY", ""))
+    return Server((host, port), manifest.load(manifest_path, functions_dir), namespace, api_key, trusted_proxies)
+
+
+def trusted_proxy_hops(value: str) -> int:
+    """IMS_TRUST_PROXY: "", false or 0 trust no proxy; true is one; a number is that many."""
+    value = value.strip().lower()
+    if value in ("", "false", "no", "off"):
+        return 0
+    if value in ("true", "yes", "on"):
+        return 1
+    if value.isdigit():
+        return int(value)
+    raise ValueError(f"IMS_TRUST_PROXY must be true, false or a number of proxies, not {value!r}")
 
 
 def run(server: Server) -> None:

@@ -30,6 +30,8 @@ def _check(token: str) -> Identity:
         row = auth.check_user(claims)
     except errors.Unauthorized as exc:
         raise Refused(exc.detail) from None
+    if row["password_change_required"]:  # after a manager's reset: only the account routes work
+        raise Refused("Choose a new password first.")
     return Identity(int(claims["sub"]), row["role"], float(claims["exp"]))
 
 

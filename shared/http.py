@@ -50,6 +50,12 @@ class Request:
         return self.headers.get(name.lower())
 
     @property
+    def client_address(self) -> str:
+        """Who is calling, as the platform (or the local gateway) says in X-Forwarded-For: its first
+        entry is the client's address. Only the front sets the header; "" when nobody did."""
+        return (self.headers.get("x-forwarded-for") or "").split(",", 1)[0].strip()[:64]
+
+    @property
     def principal(self) -> Principal:
         assert self.user is not None, "handler declared auth='public'"
         return self.user
@@ -74,6 +80,7 @@ class Spec:
     status: int
     summary: str
     path_id: bool
+    password_change_exempt: bool = False
 
 
 # --- event parsing -----------------------------------------------------------------------------
@@ -226,8 +233,13 @@ def _function_name(fn: Callable[..., Any]) -> str:
 
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
-            path_id: bool = False) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
-    """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`."""
+            path_id: bool = False, password_change_exempt: bool = False,
+            ) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
+    """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
+
+    A user whose password a manager reset may only call the functions declared
+    `password_change_exempt=True` (their own account: change the password, me, logout) until they
+    chose a new one; everything else answers 403 `password_change_required`."""
     if auth not in AUTH_LEVELS:
         raise ValueError(f"auth must be one of {AUTH_LEVELS}, not {auth!r}")
     method = method.upper()
@@ -246,7 +258,8 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 if auth != "public":
                     from shared import auth as _auth
 
-                    req.user = _auth.authenticate(req.header("authorization"), auth)
+                    req.user = _auth.authenticate(req.header("authorization"), auth,
+                                                  password_change_exempt=password_change_exempt)
                 if path_id:
                     req.id = _path_id(req.path)
                 elif req.path.strip("/"):
@@ -269,7 +282,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 return unexpected(request_id)
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
-                         (fn.__doc__ or "").strip(), path_id)
+                         (fn.__doc__ or "").strip(), path_id, password_change_exempt)
         main.__doc__ = fn.__doc__
         return main
 

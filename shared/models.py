@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, Optional, TypeVar
+from typing import Annotated, Any, Generic, Literal, Optional, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -86,6 +86,15 @@ class UserCreate(RegisterIn):
     role: Role = "staff"
 
 
+class PasswordChangeIn(Body):
+    current_password: Annotated[str, Field(max_length=128)]
+    new_password: Password
+
+
+class PasswordResetIn(Body):
+    temporary_password: Password
+
+
 class UserPatch(Body):
     full_name: Optional[Name] = None
     role: Optional[Role] = None
@@ -108,6 +117,8 @@ class TokenPair(Out):
     token_type: Literal["bearer"]
     expires_in: int
     user: User
+    # true after a manager's reset: until POST /auth/password, only it, me, logout and refresh work
+    password_change_required: bool
 
 
 # --- catalogue ----------------------------------------------------------------------------------
@@ -286,6 +297,28 @@ class Health(Out):
     checks: dict[str, str]
 
 
+AuditAction = Literal["login_failed", "login_throttled", "password_changed", "password_change_failed",
+                      "password_change_throttled", "password_reset", "role_changed", "user_activated",
+                      "user_deactivated", "user_created", "manager_created"]
+
+
+class AuditQuery(Query):
+    action: Optional[AuditAction] = None
+    user_id: Optional[Id] = None  # the actor or the user concerned
+    since: Optional[dt.datetime] = None
+
+
+class AuditEntry(Out):
+    id: int
+    action: AuditAction
+    actor_id: Optional[int]  # who did it, when signed in
+    user_id: Optional[int]  # whom it concerns
+    email: Optional[str]  # the e-mail tried (a failed sign-in) or concerned
+    address: Optional[str]  # the client address
+    details: dict[str, Any]
+    created_at: dt.datetime
+
+
 class Page(Out, Generic[T]):
     data: list[T]
     page: int
@@ -299,3 +332,4 @@ CategoryPage = Page[Category]
 LocationPage = Page[Location]
 LogPage = Page[LogEntry]
 AlertPage = Page[Alert]
+AuditPage = Page[AuditEntry]

@@ -29,6 +29,15 @@ class Settings:
     mail_max_attempts: int
     mail_retry_seconds: int  # the first retry's delay; each later one waits twice as long
     mail_timeout: float
+    # accounts (shared.auth, shared.services.users)
+    first_user_manager: bool = True  # the first registrant becomes an active manager
+    jwt_previous_secret: str = ""  # still accepted for verification until jwt_previous_until
+    jwt_previous_until: float = 0.0  # seconds since the epoch
+    login_limit_pair: int = 5  # attempts per (account, client address) per window
+    login_limit_address: int = 50  # attempts per client address per window
+    login_limit_account: int = 100  # attempts per account per window, from anywhere
+    login_window: int = 15 * 60  # seconds
+    bcrypt_concurrency: int = 1  # bcrypt hashes/checks at once per process
     access_ttl: int = 3600
     refresh_ttl: int = 7 * 24 * 3600
 
@@ -59,10 +68,33 @@ def number(name: str, default: float, kind: type[int] | type[float] = float) -> 
         raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
 
 
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "true" if default else "false").lower() in ("1", "true", "yes", "on")
+
+
+def _instant(name: str) -> float:
+    """An ISO 8601 time (UTC unless it says otherwise) as seconds since the epoch; unset is 0."""
+    import datetime as dt
+
+    raw = _env(name, "")
+    if not raw:
+        return 0.0
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO 8601 time such as 2026-12-01T12:00:00Z, not {raw!r}") from None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
 def _load() -> Settings:
     secret = _env("JWT_SECRET")
     if len(secret) < 32:
         raise ConfigError("JWT_SECRET must be at least 32 characters")
+    # A rotation: the old secret verifies tokens until a stated time, so nobody is signed out at once.
+    previous = _env("JWT_PREVIOUS_SECRET", "")
+    previous_until = _instant("JWT_PREVIOUS_SECRET_UNTIL")
+    if previous and not previous_until:
+        raise ConfigError("JWT_PREVIOUS_SECRET needs JWT_PREVIOUS_SECRET_UNTIL, the end of the rotation window")
     return Settings(
         database_url=_env("DATABASE_URL"),
         redis_url=_env("REDIS_URL"),
@@ -80,6 +112,14 @@ def _load() -> Settings:
         mail_max_attempts=max(1, _int("MAIL_MAX_ATTEMPTS", 5)),
         mail_retry_seconds=max(0, _int("MAIL_RETRY_SECONDS", 60)),
         mail_timeout=_float("MAIL_TIMEOUT_SECONDS", 10.0),
+        first_user_manager=_flag("FIRST_USER_MANAGER", True),
+        jwt_previous_secret=previous,
+        jwt_previous_until=previous_until,
+        login_limit_pair=max(1, _int("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", 5)),
+        login_limit_address=max(1, _int("LOGIN_LIMIT_PER_ADDRESS", 50)),
+        login_limit_account=max(1, _int("LOGIN_LIMIT_PER_ACCOUNT", 100)),
+        login_window=max(1, _int("LOGIN_WINDOW_SECONDS", 15 * 60)),
+        bcrypt_concurrency=max(1, _int("IMS_BCRYPT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))),
     )
 
 

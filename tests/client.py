@@ -25,9 +25,11 @@ class Resp:
 
 
 class Api:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, source: str | None = None) -> None:
+        """`source`: the loopback address (127.x.y.z) to send from, so the server sees another client."""
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.source = (source, 0) if source else None
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
@@ -35,7 +37,8 @@ class Api:
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=30,
+                                                                 source_address=self.source)
             with self._lock:
                 self._all.append(conn)
         return conn

@@ -6,6 +6,7 @@ tests/gateway (HTTP), tests/api (the product through HTTP)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import sys
@@ -75,6 +76,30 @@ def publishing_to(redis_url: str) -> Iterator[None]:
         os.environ["REDIS_URL"] = original
         settings.reset()
         events.reset()
+
+
+_addresses = itertools.count(1)
+
+
+def loopback_address() -> str:
+    """A loopback address no other test sends from (127.77.x.y; all of 127/8 reaches this host)."""
+    n = next(_addresses)
+    return f"127.77.{n // 250}.{n % 250 + 1}"
+
+
+@pytest.fixture
+def client_from(gateway: str) -> Iterator[Callable[..., Api]]:
+    """Clients of the gateway, each sending from a loopback address of its own (a client address
+    the login throttle has not seen): `client_from()`, or `client_from(url)` for another gateway."""
+    clients: list[Api] = []
+
+    def make(url: str = gateway) -> Api:
+        clients.append(Api(url, source=loopback_address()))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 def free_port() -> int:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 import uuid
 from typing import Any
 
 from shared import auth, db, errors, events, settings
-from shared.models import LoginIn, RegisterIn, UserCreate, UserPatch
+from shared.models import LoginIn, PasswordChangeIn, RegisterIn, UserCreate, UserPatch
+from shared.services import audit
 
 USER_COLS = "id, email, full_name, role, is_active, created_at, updated_at"
-MAX_FAILURES = 5
-FAILURE_WINDOW = 15 * 60  # seconds
 _ADMIN_LOCK = 0x1A5_0010  # serializes "first user" and "last manager" decisions
 
 _INSERT = f"""
@@ -20,25 +20,55 @@ VALUES (:email, :full_name, :hash, :role, :active)
 ON CONFLICT (email) DO NOTHING
 RETURNING {USER_COLS}"""
 _BY_ID = f"SELECT {USER_COLS} FROM users WHERE id = :id"
-_FOR_LOGIN = f"SELECT {USER_COLS}, password_hash, token_version FROM users WHERE email = :email"
-_SESSION_USER = f"SELECT {USER_COLS}, token_version FROM users WHERE id = :id"
-_THROTTLE = """
-SELECT failures, ceil(extract(epoch FROM window_start + make_interval(secs => :window) - now())) AS wait
-FROM login_failures WHERE email = :email AND window_start > now() - make_interval(secs => :window)"""
-_FAIL = """
-INSERT INTO login_failures (email, failures, window_start) VALUES (:email, 1, now())
-ON CONFLICT (email) DO UPDATE SET
-    failures = CASE WHEN login_failures.window_start > now() - make_interval(secs => :window)
-                    THEN login_failures.failures + 1 ELSE 1 END,
-    window_start = CASE WHEN login_failures.window_start > now() - make_interval(secs => :window)
-                        THEN login_failures.window_start ELSE now() END"""
-_CLEAR = "DELETE FROM login_failures WHERE email = :email"
+_FOR_LOGIN = (f"SELECT {USER_COLS}, password_hash, token_version, password_change_required "
+              "FROM users WHERE email = :email")
+_FOR_CHANGE = (f"SELECT {USER_COLS}, password_hash, token_version, password_change_required "
+               "FROM users WHERE id = :id")
+_SESSION_USER = f"SELECT {USER_COLS}, token_version, password_change_required FROM users WHERE id = :id"
+
+# The throttle. Every attempt is counted BEFORE its password is checked, in one statement whose row
+# locks serialize concurrent attempts on a bucket, so N parallel guesses get exactly `limit` checks.
+# Buckets: (account, address) and address first; the account's own ceiling counts only attempts
+# those two let through, so one address cannot spend it and lock the owner out. Rows are locked
+# pair -> address -> account, here and in _REFUND, so two statements never wait on each other.
+_WINDOW_SQL = "window_start > now() - make_interval(secs => :window)"
+_BUMP = f"""
+ON CONFLICT (bucket) DO UPDATE SET
+    attempts = CASE WHEN a.{_WINDOW_SQL} THEN a.attempts + 1 ELSE 1 END,
+    window_start = CASE WHEN a.{_WINDOW_SQL} THEN a.window_start ELSE now() END
+RETURNING bucket, attempts, ceil(extract(epoch FROM window_start + make_interval(secs => :window) - now())) AS wait"""
+_COUNT_ATTEMPT = f"""
+WITH near AS (
+    INSERT INTO login_attempts AS a (bucket, attempts, window_start)
+    VALUES (:pair, 1, now()), (:addr, 1, now()) {_BUMP}
+), account AS (
+    INSERT INTO login_attempts AS a (bucket, attempts, window_start)
+    SELECT :acct, 1, now()
+    WHERE NOT EXISTS (SELECT 1 FROM near WHERE attempts > CASE WHEN bucket = :pair THEN CAST(:pair_limit AS integer)
+                                                               ELSE CAST(:addr_limit AS integer) END) {_BUMP}
+)
+SELECT bucket, attempts, wait FROM near UNION ALL SELECT bucket, attempts, wait FROM account"""
+# A right password: the (account, address) bucket starts over; the attempt is handed back to the others.
+_REFUND = [
+    "DELETE FROM login_attempts WHERE bucket = :pair",
+    "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :addr",
+    "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :acct",
+]
 _SAVE_REFRESH = """
 INSERT INTO refresh_tokens (jti, user_id, family, expires_at)
 VALUES (:jti, :user_id, :family, to_timestamp(:exp))"""
 _REFRESH_ROW = "SELECT user_id, family, spent_at, revoked_at FROM refresh_tokens WHERE jti = :jti FOR UPDATE"
 _SPEND = "UPDATE refresh_tokens SET spent_at = now() WHERE jti = :jti"
 _REVOKE_FAMILY = "UPDATE refresh_tokens SET revoked_at = now() WHERE family = :family AND revoked_at IS NULL"
+_REVOKE_OTHERS = """
+WITH ended AS (
+    UPDATE refresh_tokens SET revoked_at = now()
+    WHERE user_id = :user_id AND family <> :keep AND revoked_at IS NULL
+    RETURNING family)
+SELECT count(DISTINCT family) AS n FROM ended"""
+_SET_PASSWORD = """
+UPDATE users SET password_hash = :hash, password_change_required = :required, updated_at = now()
+WHERE id = :id RETURNING id, email"""
 _LIST = f"SELECT {USER_COLS} FROM users ORDER BY id"
 _COUNT = "SELECT count(*) AS n FROM users"
 _UPDATE = f"""
@@ -65,45 +95,122 @@ def _insert(conn: db.Conn, email: str, full_name: str, password: str, role: str,
     return user
 
 
-def register(data: RegisterIn) -> dict[str, Any]:
-    """The first user ever becomes an active manager; later ones wait, inactive, for a manager."""
+def register(data: RegisterIn, address: str = "") -> dict[str, Any]:
+    """The first user ever becomes an active manager (unless FIRST_USER_MANAGER=false); later ones,
+    and then every one, wait inactive for a manager."""
+    conf = settings.get()
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
         first = conn.one("SELECT NOT EXISTS (SELECT 1 FROM users) AS first")["first"]
-        if not first and not settings.get().allow_self_registration:
+        manager = first and conf.first_user_manager
+        if not manager and not conf.allow_self_registration:
             raise errors.Forbidden("Self-registration is disabled; ask a manager for an account.",
                                    code="registration_closed")
-        return _insert(conn, data.email, data.full_name, data.password,
-                       "manager" if first else "staff", active=first)
+        user = _insert(conn, data.email, data.full_name, data.password,
+                       "manager" if manager else "staff", active=manager)
+        if manager:
+            audit.record(conn, "manager_created", user_id=user["id"], email=user["email"], address=address,
+                         via="first_registration")
+        return user
 
 
 def _session(conn: db.Conn, user: dict[str, Any], family: str) -> dict[str, Any]:
     jti = uuid.uuid4().hex
     refresh, exp = auth.issue_refresh(user, jti)
     conn.execute(_SAVE_REFRESH, jti=jti, user_id=user["id"], family=family, exp=exp)
-    access, ttl = auth.issue_access(user)
+    access, ttl = auth.issue_access(user, family)
     public = {k: user[k] for k in ("id", "email", "full_name", "role", "is_active", "created_at", "updated_at")}
     return {"access_token": access, "refresh_token": refresh, "token_type": "bearer",
-            "expires_in": ttl, "user": public}
+            "expires_in": ttl, "user": public, "password_change_required": user["password_change_required"]}
 
 
-def login(data: LoginIn) -> dict[str, Any]:
-    email = data.email.strip().lower()
-    throttled = db.one(_THROTTLE, email=email, window=FAILURE_WINDOW)
-    if throttled and throttled["failures"] >= MAX_FAILURES:
-        wait = max(1, math.ceil(float(throttled["wait"])))
-        raise errors.TooManyRequests("Too many failed logins; try again later.",
+@dataclass(frozen=True, slots=True)
+class _Buckets:
+    pair: str
+    addr: str
+    acct: str
+
+    @classmethod
+    def of(cls, email: str, address: str) -> _Buckets:
+        address = address or "unknown"
+        return cls(f"pair:{email} {address}", f"addr:{address}", f"acct:{email}")
+
+    def names(self) -> dict[str, str]:
+        return {"pair": self.pair, "addr": self.addr, "acct": self.acct}
+
+
+def _count_attempt(buckets: _Buckets, email: str, address: str, throttled_action: str,
+                   user_id: int | None = None) -> None:
+    """Count one password attempt in every bucket; 429 (audited) when one is over its limit."""
+    conf = settings.get()
+    limits = {buckets.pair: conf.login_limit_pair, buckets.addr: conf.login_limit_address,
+              buckets.acct: conf.login_limit_account}
+    rows = db.query(_COUNT_ATTEMPT, **buckets.names(), window=conf.login_window,
+                    pair_limit=conf.login_limit_pair, addr_limit=conf.login_limit_address)
+    over = [r for r in rows if r["attempts"] > limits[r["bucket"]]]
+    if over:
+        wait = max(1, max(math.ceil(float(r["wait"])) for r in over))
+        kinds = sorted(r["bucket"].split(":", 1)[0] for r in over)
+        audit.record(None, throttled_action, user_id=user_id, email=email, address=address, buckets=kinds,
+                     retry_after=wait)
+        raise errors.TooManyRequests("Too many sign-in attempts; try again later.",
                                      headers={"Retry-After": str(wait)}, retry_after=wait)
+
+
+def _refund(conn: db.Conn, buckets: _Buckets) -> None:
+    for sql in _REFUND:
+        conn.execute(sql, **buckets.names())
+
+
+def login(data: LoginIn, address: str = "") -> dict[str, Any]:
+    email = data.email.strip().lower()
+    buckets = _Buckets.of(email, address)
+    _count_attempt(buckets, email, address, "login_throttled")
     user = db.one(_FOR_LOGIN, email=email)
     if not auth.check_password(data.password, user["password_hash"] if user else None):
-        db.execute(_FAIL, email=email, window=FAILURE_WINDOW)
+        audit.record(None, "login_failed", user_id=user["id"] if user else None, email=email, address=address)
         raise errors.Unauthorized("Wrong e-mail or password.", code="invalid_credentials")
     assert user is not None
-    if not user["is_active"]:
-        raise errors.Forbidden("This account is not active yet; ask a manager.", code="inactive_user")
     with db.transaction() as conn:
-        conn.execute(_CLEAR, email=email)
-        return _session(conn, user, family=uuid.uuid4().hex)
+        _refund(conn, buckets)  # a right password never counts against anyone, active or not
+        if user["is_active"]:
+            return _session(conn, user, family=uuid.uuid4().hex)
+    raise errors.Forbidden("This account is not active yet; ask a manager.", code="inactive_user")
+
+
+def change_password(principal: auth.Principal, data: PasswordChangeIn, address: str = "") -> None:
+    """The caller's own password. Their other sessions end; the calling one goes on."""
+    user = db.one(_FOR_CHANGE, id=principal.id)
+    if user is None:
+        raise errors.NotFound("No such user.")
+    buckets = _Buckets.of(user["email"], address)
+    _count_attempt(buckets, user["email"], address, "password_change_throttled", user_id=user["id"])
+    if not auth.check_password(data.current_password, user["password_hash"]):
+        audit.record(None, "password_change_failed", actor_id=user["id"], user_id=user["id"], email=user["email"],
+                     address=address)
+        raise errors.Forbidden("The current password is wrong.", code="wrong_password")
+    if data.new_password == data.current_password:
+        raise errors.ValidationFailed([{"loc": ["body", "new_password"], "type": "value_error",
+                                        "msg": "The new password must differ from the current one"}])
+    hashed = auth.hash_password(data.new_password)  # outside the transaction: bcrypt takes a while
+    with db.transaction() as conn:
+        _refund(conn, buckets)
+        conn.one(_SET_PASSWORD, id=user["id"], hash=hashed, required=False)
+        ended = conn.one(_REVOKE_OTHERS, user_id=user["id"], keep=principal.session)["n"]
+        audit.record(conn, "password_changed", actor_id=user["id"], user_id=user["id"], email=user["email"],
+                     address=address, forced=user["password_change_required"], sessions_ended=ended)
+
+
+def reset_password(actor: auth.Principal, user_id: int, temporary: str, address: str = "") -> None:
+    """A manager sets a temporary password: the user's sessions end, and they must choose a new one."""
+    hashed = auth.hash_password(temporary)
+    with db.transaction() as conn:
+        user = conn.one(_SET_PASSWORD, id=user_id, hash=hashed, required=True)
+        if user is None:
+            raise errors.NotFound("No such user.")
+        ended = conn.one(_REVOKE_OTHERS, user_id=user_id, keep="")["n"]
+        audit.record(conn, "password_reset", actor_id=actor.id, user_id=user_id, email=user["email"],
+                     address=address, sessions_ended=ended)
 
 
 def refresh(token: str) -> dict[str, Any]:
@@ -149,12 +256,26 @@ def page(page: int, per_page: int) -> dict[str, Any]:
     return db.paged(_LIST, _COUNT, page, per_page)
 
 
-def create(data: UserCreate) -> dict[str, Any]:
+def create(data: UserCreate, actor: auth.Principal | None = None, address: str = "") -> dict[str, Any]:
+    """An active account made by a manager: a grant of a role, so it is audited like a change of one."""
     with db.transaction() as conn:
-        return _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
+        user = _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
+        audit.record(conn, "user_created", actor_id=actor.id if actor else None, user_id=user["id"],
+                     email=user["email"], address=address, role=user["role"])
+        return user
 
 
-def update(user_id: int, data: UserPatch) -> dict[str, Any]:
+def create_manager(email: str, full_name: str, password: str, operator: str) -> dict[str, Any]:
+    """An active manager, made by an operator's command (gateway.admin); Conflict if the e-mail exists."""
+    with db.transaction() as conn:
+        conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
+        user = _insert(conn, email, full_name, password, "manager", active=True)
+        audit.record(conn, "manager_created", user_id=user["id"], email=user["email"], via="command",
+                     operator=operator)
+        return user
+
+
+def update(user_id: int, data: UserPatch, actor: auth.Principal | None = None, address: str = "") -> dict[str, Any]:
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
         current = conn.one(_BY_ID, id=user_id)
@@ -167,6 +288,12 @@ def update(user_id: int, data: UserPatch) -> dict[str, Any]:
                 raise errors.Conflict("The last active manager cannot be demoted or deactivated.",
                                       code="last_manager")
         user = conn.one(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
+        who: dict[str, Any] = {"actor_id": actor.id if actor else None, "user_id": user_id, "email": user["email"],
+               "address": address}
+        if user["role"] != current["role"]:
+            audit.record(conn, "role_changed", **who, previous=current["role"], role=user["role"])
+        if user["is_active"] != current["is_active"]:
+            audit.record(conn, "user_activated" if user["is_active"] else "user_deactivated", **who)
         # Managers' screens follow it live; the realtime server closes the sockets of a user whose
         # tokens this change revoked (deactivated, or a new role).
         events.emit(conn, "user_changed", {"action": "updated", "user": user})

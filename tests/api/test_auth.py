@@ -67,12 +67,14 @@ def test_registering_a_malformed_email_is_422(api, manager, email):
 
 def test_login_returns_token_pair_and_user(api, manager):
     body = login(api, "boss@example.com", manager["password"])
-    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in", "user"}
-    assert body["token_type"] == "bearer"
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in", "user",
+                         "password_change_required"}
+    assert body["token_type"] == "bearer" and body["password_change_required"] is False
     assert isinstance(body["expires_in"], int) and 0 < body["expires_in"] <= 3600
     assert body["user"]["id"] == manager["user"]["id"] and body["user"]["role"] == "manager"
     assert claims_of(body["access_token"])["typ"] == "access"
     assert claims_of(body["refresh_token"])["typ"] == "refresh"
+    assert claims_of(body["access_token"])["sid"]  # the session it belongs to
 
 
 def test_wrong_password_and_unknown_email_get_identical_401(api, manager):
@@ -86,20 +88,22 @@ def test_wrong_password_and_unknown_email_get_identical_401(api, manager):
     login(api, "boss@example.com", manager["password"])
 
 
-def test_five_failed_logins_then_429_with_retry_after(api, manager):
+def test_five_failed_logins_then_429_with_retry_after(manager, client_from):
+    api = client_from()  # an address of its own: the throttle counts per account and address
     email = f"{unique('throttle')}@example.com"
     for _ in range(5):
         assert_problem(api.post(f"{V1}/auth/login", {"email": email, "password": "wrong-password"}), 401)
     res = api.post(f"{V1}/auth/login", {"email": email, "password": "wrong-password"})
-    assert_problem(res, 429)
-    assert int(res.headers["retry-after"]) > 0
+    body = assert_problem(res, 429)
+    assert int(res.headers["retry-after"]) > 0 and body["retry_after"] == int(res.headers["retry-after"])
 
 
-def test_throttled_account_is_refused_even_with_the_right_password(api, manager):
+def test_throttled_account_is_refused_even_with_the_right_password(api, manager, client_from):
     user = make_user(api, manager)
+    attacker = client_from()
     for _ in range(5):
-        api.post(f"{V1}/auth/login", {"email": user["email"], "password": "wrong-password"})
-    assert_problem(api.post(f"{V1}/auth/login", {"email": user["email"], "password": user["password"]}), 429)
+        attacker.post(f"{V1}/auth/login", {"email": user["email"], "password": "wrong-password"})
+    assert_problem(attacker.post(f"{V1}/auth/login", {"email": user["email"], "password": user["password"]}), 429)
 
 
 # --- refresh and logout -------------------------------------------------------------------------
@@ -137,6 +141,27 @@ def test_logout_revokes_the_refresh_token(api, manager):
     assert_problem(api.post(f"{V1}/auth/refresh", {"refresh_token": session["refresh_token"]}), 401)
 
 
+def test_logout_ends_the_sessions_access_tokens_too(api, manager):
+    ended = login(api, "boss@example.com", manager["password"])
+    other = login(api, "boss@example.com", manager["password"])
+    refreshed = api.post(f"{V1}/auth/refresh", {"refresh_token": ended["refresh_token"]}).json()
+    res = api.post(f"{V1}/auth/logout", {"refresh_token": refreshed["refresh_token"]}, token=other["access_token"])
+    assert res.status == 204
+    # both access tokens of the ended session (before and after its refresh) are refused at once
+    assert_problem(me(api, ended["access_token"]), 401, "session_ended")
+    assert_problem(me(api, refreshed["access_token"]), 401, "session_ended")
+    assert me(api, other["access_token"]).status == 200
+
+
+def test_a_reused_refresh_token_ends_the_access_tokens_of_its_session(api, manager):
+    first = login(api, "boss@example.com", manager["password"])
+    second = api.post(f"{V1}/auth/refresh", {"refresh_token": first["refresh_token"]}).json()
+    assert me(api, second["access_token"]).status == 200
+    assert_problem(api.post(f"{V1}/auth/refresh", {"refresh_token": first["refresh_token"]}), 401, "token_reused")
+    assert_problem(me(api, first["access_token"]), 401, "session_ended")
+    assert_problem(me(api, second["access_token"]), 401, "session_ended")
+
+
 def test_logout_with_someone_elses_refresh_token_is_401(api, manager, staff):
     assert_problem(api.post(f"{V1}/auth/logout", {"refresh_token": manager["refresh"]}, token=staff["token"]), 401)
 
@@ -160,6 +185,16 @@ def test_alg_none_token_is_401(api, staff):
 def test_token_signed_with_a_wrong_key_is_401(api, staff):
     forged = jwt.encode(_valid_claims(staff["token"]), "another-secret-" + "y" * 40, algorithm="HS256")
     assert_problem(me(api, forged), 401)
+
+
+def test_access_token_without_a_session_is_401(api, staff):
+    token = jwt.encode(_valid_claims(staff["token"], sid=None), JWT_SECRET, algorithm="HS256")
+    assert_problem(me(api, token), 401)
+
+
+def test_access_token_naming_a_session_that_does_not_exist_is_401(api, staff):
+    token = jwt.encode(_valid_claims(staff["token"], sid=uuid.uuid4().hex), JWT_SECRET, algorithm="HS256")
+    assert_problem(me(api, token), 401, "session_ended")
 
 
 def test_well_signed_token_is_accepted(api, staff):

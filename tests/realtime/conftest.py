@@ -13,6 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -170,11 +171,16 @@ def metric(text: str, name: str) -> float:
 
 
 def token_for(user_id: int, role: str, expires_in: float, typ: str = "access") -> str:
-    """A correctly signed token for `user_id` that expires `expires_in` seconds from now."""
+    """A correctly signed token for `user_id` that expires `expires_in` seconds from now, in a live
+    session of its own."""
     version = db.one("SELECT token_version FROM users WHERE id = :id", id=user_id)["token_version"]
     now = int(time.time())
+    session = uuid.uuid4().hex
+    db.execute("INSERT INTO refresh_tokens (jti, user_id, family, expires_at) "
+               "VALUES (:jti, :user_id, :family, now() + interval '1 hour')",
+               jti=uuid.uuid4().hex, user_id=user_id, family=session)
     claims = {"sub": str(user_id), "role": role, "ver": version, "typ": typ, "iat": now,
-              "exp": int(now + expires_in), "jti": "t" * 32}
+              "exp": int(now + expires_in), "jti": "t" * 32, "sid": session}
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 

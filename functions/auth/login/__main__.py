@@ -7,5 +7,6 @@ from shared.services import users
 
 @handler("POST", auth="public", body=LoginIn, response=TokenPair)
 def main(req: Request):
-    """Log in. Repeated failures for one e-mail are answered 429 with Retry-After."""
-    return users.login(req.data)
+    """Log in. Too many attempts for one account from one address (or from one address, or for one
+    account from anywhere) are answered 429 with Retry-After."""
+    return users.login(req.data, req.client_address)

@@ -8,4 +8,4 @@ from shared.services import users
 @handler("POST", auth="public", body=RegisterIn, response=User, status=201)
 def main(req: Request):
     """Register. The first user becomes an active manager; later ones wait inactive for a manager."""
-    return users.register(req.data)
+    return users.register(req.data, req.client_address)

@@ -8,4 +8,4 @@ from shared.services import users
 @handler("POST", auth="manager", body=UserCreate, response=User, status=201)
 def main(req: Request):
     """Create an active user with a role."""
-    return users.create(req.data)
+    return users.create(req.data, req.principal, req.client_address)

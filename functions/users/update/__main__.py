@@ -9,4 +9,4 @@ from shared.services import users
 def main(req: Request):
     """Update a user. Deactivation or a role change invalidates their tokens; the last active
     manager cannot be demoted or deactivated."""
-    return users.update(req.id, req.data)
+    return users.update(req.id, req.data, req.principal, req.client_address)
