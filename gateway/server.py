@@ -228,8 +228,6 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, *, manifest_path: Pat
     """Load project.yml and every function, and bind; `port=0` picks a free port.
 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one."""
-    manifest_path = manifest_path or Path(os.environ.get("IMS_MANIFEST") or manifest.DEFAULT_MANIFEST)
-    functions_dir = functions_dir or Path(os.environ.get("IMS_FUNCTIONS_DIR") or manifest.DEFAULT_FUNCTIONS_DIR)
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     return Server((host, port), manifest.load(manifest_path, functions_dir), namespace, api_key)
