@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from shared import db, errors, settings
+from shared.types import Principal
 
 ALGORITHM = "HS256"  # pinned: a token's own `alg` header is never trusted
 BCRYPT_COST = 12
@@ -25,16 +25,6 @@ _REQUIRED = ["exp", "iat", "sub", "jti", "typ", "ver"]
 _DUMMY_HASH = b"$2b$12$KieopOyq0kyj4t2kZFZeZuq.5E1.s2.71EmpjBtHNCVfmpkaOlT9W"
 
 _USER_STATE = "SELECT role, is_active, token_version FROM users WHERE id = :id"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    id: int
-    role: str
-
-    @property
-    def is_manager(self) -> bool:
-        return self.role == "manager"
 
 
 def hash_password(password: str) -> str:
