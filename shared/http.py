@@ -20,13 +20,10 @@ from urllib.parse import parse_qsl
 
 from shared import errors
 from shared.services import idempotency
-from shared.types import Request, Response, Spec
+from shared.types import Request, Response, Spec  # the functions import Request and Response from here
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-__all__ = ["Request", "Response", "Spec", "action", "dumps", "handler", "parse_event", "problem", "respond",
-           "unexpected"]
 
 log = logging.getLogger("ims")
 
