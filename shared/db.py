@@ -31,6 +31,9 @@ outage = Outage("database", log)
 
 _STMT_CACHE = 256
 _PING_AFTER = 10.0  # seconds idle after which a pooled connection is checked before use
+# Seconds to connect, to wait for any answer, or for a free connection: below the functions' 15 s
+# platform limit, so a hung database still gets a problem+json answer (503).
+_TIMEOUT = 10.0
 
 
 def connect_args(url: str) -> dict[str, Any]:
@@ -142,8 +145,7 @@ class Conn:
         import pg8000.native
 
         try:
-            # Below the functions' 15 s platform limit, so a hung database still gets a problem+json answer.
-            self.raw = pg8000.native.Connection(**connect_args(url), timeout=10)
+            self.raw = pg8000.native.Connection(**connect_args(url), timeout=_TIMEOUT)
         except Exception as exc:  # whatever stops us connecting (refused, a password, no such database)
             typed = _typed(exc)
             reason = str(typed[0]) if typed else f"{type(exc).__name__}: {exc}"
@@ -224,10 +226,11 @@ class Pool:
         self.cond = threading.Condition()
 
     def acquire(self) -> Conn:
-        """A connection: an idle one (checked if it idled long), else a new one; waits while all are out."""
+        """A connection: an idle one (checked if it idled long), else a new one; waits while all are out,
+        but not past _TIMEOUT (a hung database holds every connection that long)."""
         with self.cond:
-            while not self.idle and self.opened >= self.size:
-                self.cond.wait()
+            if not self.cond.wait_for(lambda: self.idle or self.opened < self.size, _TIMEOUT):
+                raise _unavailable(Unavailable(f"all {self.size} connections busy for {_TIMEOUT:g} s"))
             if self.idle:
                 conn = self.idle.pop()
             else:

@@ -115,3 +115,20 @@ def test_an_outage_is_one_line_then_one_a_minute_then_one_when_it_ends(caplog):
         "thing available again after 115 s (502 requests refused)",
     ]
     assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING", "INFO"]
+
+
+def test_a_pool_whose_connections_are_all_out_answers_unavailable_in_bounded_time(services, monkeypatch):
+    from shared import settings
+
+    monkeypatch.setattr(db, "_TIMEOUT", 0.2)
+    pool = db.Pool(settings.get().database_url, 1)
+    held = pool.acquire()
+    try:
+        with pytest.raises(db.Unavailable, match="all 1 connections busy"):
+            pool.acquire()
+    finally:
+        pool.release(held)
+    again = pool.acquire()  # the slot is free again
+    pool.release(again)
+    pool.close()
+    assert pool.opened == 0
