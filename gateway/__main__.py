@@ -1,8 +1,8 @@
 """`python -m gateway` (what `make run` starts): IMS on one machine.
 
-Order matters: lock the data dir, start PostgreSQL and Redis, put their URLs into the environment
-before anything reads shared.settings, migrate, catch up the outbox, then serve, with project.yml's
-scheduled triggers firing on their cron schedules beside the requests.
+Order matters: lock the data dir, start PostgreSQL and Redis (and restart either if it dies), put
+their URLs into the environment before anything reads shared.settings, migrate, catch up the outbox,
+then serve, with project.yml's scheduled triggers firing on their cron schedules beside the requests.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def main() -> int:
     stopping = threading.Event()
     try:
         log.info("starting PostgreSQL and Redis under %s", data_dir)
+        local.adopt_orphans()  # before PostgreSQL starts: its postmaster becomes ours to reap
         services = local.start_services(data_dir)
+        services.supervise()
         os.environ["DATABASE_URL"] = services.database_url
         os.environ["REDIS_URL"] = services.redis_url
         os.environ["JWT_SECRET"] = local.jwt_secret(data_dir)

@@ -46,18 +46,16 @@ def _database() -> Iterator[None]:
         held: local.Lock | None = local.lock(data_dir)
     except SystemExit:
         held = None  # `make run` holds it: its PostgreSQL is running, and we only connect to it
-    services = local.Services(database_url="", redis_url="")
+    postgres = local.Postgres(data_dir)  # make run's server when it is up, else started here
     try:
-        os.environ["DATABASE_URL"] = local._start_postgres(data_dir, services)
-        if held is None:
-            services._stops.clear()  # not ours to stop
+        os.environ["DATABASE_URL"] = postgres.url()
         yield
     finally:
         from shared import db
 
         db.close_pool()
-        services.stop()
-        if held is not None:
+        if held is not None:  # we started it, so we stop it
+            postgres.stop()
             held.release()
 
 

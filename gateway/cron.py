@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.manifest import Function
+from shared import errors
 
 log = logging.getLogger("ims.cron")
 
@@ -174,7 +175,10 @@ class Scheduler:
                     continue
                 self._fire(trigger)
                 fired.append(trigger)
-            except Exception:  # the database was away, say: the next schedule tries again
+            except errors.Unavailable:  # the database is away (logged once per outage): the next schedule tries again
+                log.warning("cron trigger %s at %s skipped: the database is unavailable", trigger.name,
+                            minute.isoformat())
+            except Exception:
                 log.exception("cron trigger %s at %s failed", trigger.name, minute.isoformat())
         return fired
 

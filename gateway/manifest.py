@@ -42,7 +42,6 @@ class Function:
     method: str | None  # from the ims-route annotation; None when not an HTTP function
     route: str | None  # e.g. "/items/{id}/withdraw", without the /api/v1 base
     auth: str | None  # public | staff | manager
-    limits: dict[str, Any] = field(default_factory=dict)
     triggers: list[dict[str, Any]] = field(default_factory=list)
     directory: Path = Path()
     web_secure: str | None = None  # webSecure: the X-Require-Whisk-Auth value, "${VAR}" unexpanded
@@ -103,7 +102,7 @@ def _function(package: str, raw: dict[str, Any], functions_dir: Path) -> Functio
         if auth not in AUTH_LEVELS:
             raise ManifestError(f"{qualified}: annotation ims-auth must be one of {AUTH_LEVELS}, not {auth!r}")
     return Function(package=package, name=name, web=web, method=method, route=route, auth=auth,
-                    limits=dict(raw.get("limits") or {}), triggers=list(raw.get("triggers") or []),
+                    triggers=list(raw.get("triggers") or []),
                     directory=functions_dir / package / name, web_secure=web_secure,
                     annotations=dict(annotations))
 

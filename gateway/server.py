@@ -259,8 +259,6 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, *, manifest_path: Pat
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
     believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none."""
-    manifest_path = manifest_path or Path(os.environ.get("IMS_MANIFEST") or manifest.DEFAULT_MANIFEST)
-    functions_dir = functions_dir or Path(os.environ.get("IMS_FUNCTIONS_DIR") or manifest.DEFAULT_FUNCTIONS_DIR)
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:

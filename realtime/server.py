@@ -26,11 +26,12 @@ from realtime.auth import Identity, Refused, identify
 from realtime.config import Config
 from realtime.hub import CLOSE_UNAUTHORIZED, Client, Hub
 from realtime.metrics import Metrics
+from shared.errors import Unavailable
 
 log = logging.getLogger("ims.realtime")
 
 CLOSE_BAD_REQUEST = 4400
-CLOSE_TRY_AGAIN = 1013  # the stream is unreachable: reconnect later with the same last_event_id
+CLOSE_TRY_AGAIN = 1013  # the stream or the database is unreachable: reconnect later (same last_event_id)
 MAX_MESSAGE = 64 * 1024  # what a client may send: a token or a subscription
 
 
@@ -178,6 +179,9 @@ class RealtimeServer:
         except BadRequest as exc:
             await ws.close(CLOSE_BAD_REQUEST, _reason(str(exc)))
             return None
+        except Unavailable:  # the token's user could not be read; the outage is logged once
+            await ws.close(CLOSE_TRY_AGAIN, "database unavailable; reconnect shortly")
+            return None
         except ConnectionClosed:
             return None
         self._arm_expiry(client, identity)
@@ -272,6 +276,8 @@ class RealtimeServer:
                 self._reply(client, "error", {"message": str(exc)})
             except Refused as exc:
                 self.hub.close(client, CLOSE_UNAUTHORIZED, _reason(str(exc)), "revoked")
+            except Unavailable:  # the current token stands until it expires; the client may try again
+                self._reply(client, "error", {"message": "database unavailable; send the token again shortly"})
             # Once the hub has closed a client, keep reading until the close completes: returning
             # would make the library close with 1000 before our close code goes out.
 

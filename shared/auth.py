@@ -18,12 +18,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from shared import db, errors, settings
+from shared.types import Principal
 
 ALGORITHM = "HS256"  # pinned: a token's own `alg` header is never trusted
 BCRYPT_COST = 12
@@ -41,17 +41,6 @@ FROM users WHERE id = :id"""
 
 _slots: threading.BoundedSemaphore | None = None
 _slots_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    id: int
-    role: str
-    session: str = ""  # the refresh family the access token belongs to
-
-    @property
-    def is_manager(self) -> bool:
-        return self.role == "manager"
 
 
 def _bcrypt_slots() -> threading.BoundedSemaphore:

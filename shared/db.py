@@ -5,6 +5,12 @@ one, else on a pooled connection in autocommit (one statement = one implicit tra
 statement is prepared once per connection and cached by its text, so a hot statement costs one
 round trip. `transaction()` nests: an inner block joins the outer one, and `after_commit`
 callbacks run once the outermost block has committed.
+
+Failures come out typed (`Error` and its subclasses below), so no caller imports the driver. A
+database that cannot be reached, is shutting down or starting, or does not answer in time raises
+`Unavailable` (a 503 at the boundary), logged once per outage. A connection goes back to the pool
+after any failure it survived (a 404 inside a transaction costs a ROLLBACK, not a reconnect); only
+one whose conversation with the server broke off is closed.
 """
 
 from __future__ import annotations
@@ -17,10 +23,17 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared import errors
+from shared.outage import Outage
+
 log = logging.getLogger("ims.db")
+outage = Outage("database", log)
 
 _STMT_CACHE = 256
 _PING_AFTER = 10.0  # seconds idle after which a pooled connection is checked before use
+# Seconds to connect, to wait for any answer, or for a free connection: below the functions' 15 s
+# platform limit, so a hung database still gets a problem+json answer (503).
+_TIMEOUT = 10.0
 
 
 def connect_args(url: str) -> dict[str, Any]:
@@ -52,28 +65,119 @@ def connect_args(url: str) -> dict[str, Any]:
     return args
 
 
+# --- typed errors ------------------------------------------------------------------------------
+
+class Error(Exception):
+    """A database failure. `sqlstate` is the server's code (None when the server did not answer),
+    `constraint` the constraint a violation names; the text is for the log, never for a client."""
+
+    def __init__(self, message: str, sqlstate: str | None = None, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate, self.constraint = sqlstate, constraint
+
+
+class Unavailable(Error, errors.Unavailable):
+    """The database cannot be reached, is shutting down or starting up, or did not answer in time."""
+
+    code = "database_unavailable"
+    detail = "The database is unavailable; retry shortly."
+
+
+class UniqueViolation(Error):
+    """23505: a row with this key exists."""
+
+
+class ForeignKeyViolation(Error):
+    """23503: a referenced row does not exist (or a referencing one still does)."""
+
+
+class CheckViolation(Error):
+    """23514: a CHECK constraint refused the row."""
+
+
+class OutOfRange(Error):
+    """22003: a number past its column's type."""
+
+
+_BY_SQLSTATE: dict[str, type[Error]] = {"23505": UniqueViolation, "23503": ForeignKeyViolation,
+                                        "23514": CheckViolation, "22003": OutOfRange}
+# Class 08 (connection exception), 53 (insufficient resources: too many connections, disk full, out of
+# memory), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now: starting or shutting down).
+_UNAVAILABLE = ("08", "53", "57P01", "57P02", "57P03")
+# What pg8000 says when the socket failed (its cause is the OSError) or was already closed.
+_LOST = ("network error", "communication error", "connection is closed", "Can't create a connection")
+
+
+def _typed(exc: BaseException) -> tuple[Error, bool] | None:
+    """The typed error for a driver exception, and whether the connection is still usable; None for
+    an exception that is not the driver's (the caller decides)."""
+    import pg8000.exceptions
+
+    if isinstance(exc, pg8000.exceptions.DatabaseError):  # the server's answer: it says what and how bad
+        fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        state, message = fields.get("C"), fields.get("M", str(exc))
+        reason = f"{state} {message}" if state else message
+        fatal = fields.get("S") in ("FATAL", "PANIC")  # the server ends the session after these
+        if fatal or (state or "").startswith(_UNAVAILABLE):
+            return Unavailable(reason, state), False
+        return _BY_SQLSTATE.get(state or "", Error)(reason, state, fields.get("n")), True
+    if isinstance(exc, OSError) or (isinstance(exc, pg8000.exceptions.InterfaceError)
+                                    and (isinstance(exc.__cause__, OSError) or str(exc).startswith(_LOST))):
+        cause = exc.__cause__ or exc
+        return Unavailable(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__), False
+    if isinstance(exc, pg8000.exceptions.Error):  # a driver complaint about what we asked (a bad parameter)
+        return Error(str(exc)), False
+    return None
+
+
+def _unavailable(error: Unavailable) -> Unavailable:
+    outage.failed(str(error))
+    return error
+
+
 class Conn:
-    """One pg8000 connection plus its prepared statements."""
+    """One pg8000 connection plus its prepared statements.
+
+    `broken` is set when a call did not end cleanly (the network failed, the server ended the session,
+    or the call was interrupted): the conversation's state is unknown and the connection is closed."""
 
     def __init__(self, url: str) -> None:
         import pg8000.native
 
-        # Below the functions' 15 s platform limit, so a hung database still gets a problem+json answer.
-        self.raw = pg8000.native.Connection(**connect_args(url), timeout=10)
+        try:
+            self.raw = pg8000.native.Connection(**connect_args(url), timeout=_TIMEOUT)
+        except Exception as exc:  # whatever stops us connecting (refused, a password, no such database)
+            typed = _typed(exc)
+            reason = str(typed[0]) if typed else f"{type(exc).__name__}: {exc}"
+            raise _unavailable(Unavailable(reason, typed[0].sqlstate if typed else None)) from exc
+        outage.ok()
         self.statements: dict[str, Any] = {}
         self.used = time.monotonic()
+        self.broken = False
+
+    def _call(self, fn: Callable[..., Any], /, *args: Any, **params: Any) -> Any:
+        try:
+            return fn(*args, **params)
+        except BaseException as exc:
+            typed = _typed(exc)
+            if typed is None:  # interrupted mid-conversation (KeyboardInterrupt, a bug in a type adapter)
+                self.broken = True
+                raise
+            error, usable = typed
+            self.broken = self.broken or not usable
+            raise (_unavailable(error) if isinstance(error, Unavailable) else error) from exc
 
     def _prepared(self, sql: str) -> Any:
         ps = self.statements.get(sql)
         if ps is None:
             if len(self.statements) >= _STMT_CACHE:
-                self.statements.pop(next(iter(self.statements))).close()
-            ps = self.statements[sql] = self.raw.prepare(sql)
+                self._call(self.statements.pop(next(iter(self.statements))).close)
+            ps = self.statements[sql] = self._call(self.raw.prepare, sql)
         return ps
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         ps = self._prepared(sql)
-        rows = ps.run(**params)
+        rows = self._call(ps.run, **params)
         if not rows:
             return []
         names = [c["name"] for c in ps.columns]
@@ -83,14 +187,37 @@ class Conn:
         rows = self.query(sql, **params)
         return rows[0] if rows else None
 
+    def row(self, sql: str, **params: Any) -> dict[str, Any]:
+        """The row of a statement that always returns one (an aggregate, a lock, an UPDATE of a row
+        already known to exist)."""
+        found = self.one(sql, **params)
+        if found is None:
+            raise LookupError(f"no row from a statement that always returns one: {sql.split()[0]} …")
+        return found
+
     def execute(self, sql: str, **params: Any) -> int:
         ps = self._prepared(sql)
-        ps.run(**params)
+        self._call(ps.run, **params)
         return int(ps._context.row_count)
 
     def simple(self, sql: str) -> None:
         """Run a statement without parameters (DDL, BEGIN, COMMIT...)."""
-        self.raw.run(sql)
+        self._call(self.raw.run, sql)
+
+    @property
+    def in_transaction(self) -> bool:
+        # The server's own word, from its last ReadyForQuery ("I" idle, "T" in a block, "E" failed one);
+        # pg8000 keeps it where its DB-API layer reads it too.
+        return getattr(self.raw, "_transaction_status", b"I") != b"I"
+
+    def reusable(self) -> bool:
+        """After a failure: whether this connection may serve someone else (rolled back if need be)."""
+        if not self.broken and self.in_transaction:
+            try:
+                self.simple("ROLLBACK")
+            except BaseException:
+                self.broken = True
+        return not self.broken
 
     def close(self) -> None:
         try:
@@ -107,9 +234,11 @@ class Pool:
         self.cond = threading.Condition()
 
     def acquire(self) -> Conn:
+        """A connection: an idle one (checked if it idled long), else a new one; waits while all are out,
+        but not past _TIMEOUT (a hung database holds every connection that long)."""
         with self.cond:
-            while not self.idle and self.opened >= self.size:
-                self.cond.wait()
+            if not self.cond.wait_for(lambda: self.idle or self.opened < self.size, _TIMEOUT):
+                raise _unavailable(Unavailable(f"all {self.size} connections busy for {_TIMEOUT:g} s"))
             if self.idle:
                 conn = self.idle.pop()
             else:
@@ -123,7 +252,7 @@ class Pool:
                 raise
         if time.monotonic() - conn.used > _PING_AFTER:
             try:
-                conn.simple("SELECT 1")
+                conn.raw.run("SELECT 1")  # the driver itself: a stale connection is no outage
             except Exception:  # dropped while idle (server restart, idle timeout): replace it
                 conn.close()
                 self._forget()
@@ -131,10 +260,11 @@ class Pool:
         return conn
 
     def release(self, conn: Conn, broken: bool = False) -> None:
-        if broken:
+        if broken or conn.broken:
             conn.close()
             self._forget()
             return
+        outage.ok()
         conn.used = time.monotonic()
         with self.cond:
             self.idle.append(conn)
@@ -146,10 +276,13 @@ class Pool:
             self.cond.notify()
 
     def close(self) -> None:
+        """Close the idle connections (those in use are closed when they come back broken)."""
         with self.cond:
-            while self.idle:
-                self.idle.pop().close()
-                self.opened -= 1
+            idle, self.idle = list(self.idle), deque()
+            self.opened -= len(idle)
+            self.cond.notify_all()
+        for conn in idle:
+            conn.close()
 
 
 _pool: Pool | None = None
@@ -176,13 +309,6 @@ def close_pool() -> None:
         _pool = None
 
 
-def _broken(exc: BaseException) -> bool:
-    """A connection that raised anything but a server-side SQL error can't be trusted again."""
-    import pg8000.exceptions
-
-    return not isinstance(exc, pg8000.exceptions.DatabaseError)
-
-
 @contextmanager
 def connection() -> Iterator[Conn]:
     tx = getattr(_local, "tx", None)
@@ -194,7 +320,11 @@ def connection() -> Iterator[Conn]:
     try:
         yield conn
     except BaseException as exc:
-        p.release(conn, broken=_broken(exc))
+        p.release(conn, broken=not conn.reusable())
+        if isinstance(exc, Unavailable):
+            # The server went away or restarted: the idle connections are as dead as this one was.
+            # Dropping them now spares the next requests a 503 each on the way to a fresh connection.
+            p.close()
         raise
     p.release(conn)
 
@@ -220,11 +350,10 @@ def transaction() -> Iterator[Conn]:
             yield conn
             conn.simple("COMMIT")
         except BaseException:
+            # A typed refusal (404, 409, 412) or a statement the server refused: ROLLBACK and the
+            # connection serves again (connection() closes it only if that fails or it had broken).
             _local.tx = None
-            try:
-                conn.simple("ROLLBACK")
-            except Exception:
-                pass
+            conn.reusable()
             raise
         finally:
             _local.tx = None
@@ -269,10 +398,3 @@ def paged(select: str, count: str, page: int, per_page: int, **params: Any) -> d
     total = one(count, **params)["n"]  # type: ignore[index]
     return {"data": rows, "page": page, "per_page": per_page, "total": total}
 
-
-def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a server error (e.g. '23505' unique violation), else None."""
-    args = getattr(exc, "args", None)
-    if args and isinstance(args[0], dict):
-        return args[0].get("C")
-    return None

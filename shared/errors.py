@@ -75,3 +75,18 @@ class TooManyRequests(HTTPError):
 
 class ServiceUnavailable(HTTPError):
     status, code, title = 503, "service_unavailable", "Service Unavailable"
+
+
+class Unavailable(Exception):
+    """A dependency is down: not the request's fault, so the boundary answers 503 with `Retry-After`.
+
+    Raised by the module that talks to the dependency (shared.db, the outbox publisher), which logs
+    the outage once (shared.outage); the boundary adds no line of its own. The exception's text is the
+    reason, for the log; the client gets only `detail`."""
+
+    code = "service_unavailable"
+    detail = "A service this request needs is unavailable; retry shortly."
+    retry_after = 5  # seconds; the embedded servers restart within this, a managed failover soon after
+
+    def problem(self) -> ServiceUnavailable:
+        return ServiceUnavailable(self.detail, code=self.code, headers={"Retry-After": str(self.retry_after)})

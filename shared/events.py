@@ -15,9 +15,12 @@ import threading
 import time
 from typing import Any, Iterable
 
-from shared import db, event_types, settings
+from shared import db, errors, event_types, settings
+from shared.jsontext import dumps
+from shared.outage import Outage
 
 log = logging.getLogger("ims.events")
+outage = Outage("redis", log, refused="publishes left to the relay")
 
 STREAM = "ims:events"
 MARKER_TTL = 7 * 24 * 3600
@@ -43,6 +46,11 @@ _client: Any = None
 _script: Any = None
 _lock = threading.Lock()
 _down_until = 0.0
+
+
+class Unavailable(errors.Unavailable):
+    code = "redis_unavailable"
+    detail = "Redis is unavailable; retry shortly."
 
 
 def reset() -> None:
@@ -73,8 +81,6 @@ def emit(conn: db.Conn, type_: str, data: dict[str, Any]) -> None:
 
     Raises event_types.UndeclaredEvent for a type not declared there or a payload whose keys differ
     from its declaration, before anything is written."""
-    from shared.http import dumps
-
     event_types.check(type_, data)
     row = conn.one(_INSERT, type=type_, data=dumps(data))
     publish_after_commit([row] if row else [])
@@ -103,12 +109,16 @@ def _keys(row: dict[str, Any]) -> list[str]:
 def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
     """Add events to the stream (skipping any already there); return how many were added.
 
-    With quiet=True (after a commit) a Redis failure is logged and swallowed: the relay will
-    publish later. The relay itself calls with quiet=False and stops at the first failure.
+    With quiet=True (after a commit) a Redis failure is swallowed: the relay will publish later. The
+    relay itself calls with quiet=False and stops at the first failure (Unavailable). Either way the
+    outage is logged once, not once per event.
     """
     global _down_until
     rows = list(rows)
-    if not rows or (quiet and time.monotonic() < _down_until):
+    if not rows:
+        return 0
+    if quiet and time.monotonic() < _down_until:
+        outage.failed()
         return 0
     maxlen = settings.get().stream_maxlen
     try:
@@ -122,19 +132,19 @@ def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
             added = pipe.execute()
     except Exception as exc:
         _down_until = time.monotonic() + _BACKOFF
+        outage.failed(f"{type(exc).__name__}: {exc}")
         if not quiet:
-            raise
-        log.warning("events %s not published (%s); the relay will publish them",
-                    [r["id"] for r in rows], exc.__class__.__name__)
+            raise Unavailable(f"publishing failed: {type(exc).__name__}: {exc}") from exc
         return 0
     _down_until = 0.0
+    outage.ok()
     return sum(1 for a in added if a)
 
 
 def relay(batch: int = 500) -> int:
     """Publish, in id order, every event not yet marked published; return how many were added.
 
-    Only one relay runs at a time (advisory lock). Raises if Redis is unreachable.
+    Only one relay runs at a time (advisory lock). Raises Unavailable if Redis is unreachable.
     """
     total = 0
     with db.connection() as conn:

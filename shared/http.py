@@ -9,78 +9,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
-import decimal
 import json
 import logging
 import os
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
 from shared import errors
+from shared.jsontext import dumps  # re-exported: responses are written with it
+from shared.services import idempotency
+from shared.types import Request, Response, Spec  # the functions import Request and Response from here
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-    from shared.auth import Principal
 
 log = logging.getLogger("ims")
 
 MAX_BODY = 1 << 20
 AUTH_LEVELS = ("public", "staff", "manager")
 _TEXTUAL = ("text/", "application/x-www-form-urlencoded")
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw_query: str
-    body: bytes
-    request_id: str
-    user: Principal | None = None
-    id: int = 0  # the `{id}` of the route, taken from the path
-    data: Any = None  # the validated body model
-    params: Any = None  # the validated query model
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    @property
-    def client_address(self) -> str:
-        """Who is calling, as the platform (or the local gateway) says in X-Forwarded-For: its first
-        entry is the client's address. Only the front sets the header; "" when nobody did."""
-        return (self.headers.get("x-forwarded-for") or "").split(",", 1)[0].strip()[:64]
-
-    @property
-    def principal(self) -> Principal:
-        assert self.user is not None, "handler declared auth='public'"
-        return self.user
-
-
-@dataclass(slots=True)
-class Response:
-    body: Any = None
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """What a function declares about itself; the gateway's OpenAPI document is built from it."""
-
-    method: str
-    auth: str
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: Any
-    status: int
-    summary: str
-    path_id: bool
-    password_change_exempt: bool = False
 
 
 # --- event parsing -----------------------------------------------------------------------------
@@ -103,25 +51,51 @@ def _decode_body(raw: Any, content_type: str, is_base64: bool | None) -> bytes:
     return text.encode()
 
 
+def _text(value: Any, name: str) -> str:
+    """An event field that must be a string when present; anything else is the caller's mistake."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise errors.BadRequest(f"The event's {name} must be a string.", code="malformed_event")
+    return value
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise errors.BadRequest("The event's headers must be an object.", code="malformed_event")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise errors.BadRequest("The event's header names and values must be strings.", code="malformed_event")
+    return {k.lower(): v for k, v in raw.items()}
+
+
 def parse_event(args: dict[str, Any]) -> Request:
-    """Build a Request from either `http: {...}` (DigitalOcean) or the `__ow_*` keys (OpenWhisk)."""
+    """Build a Request from either `http: {...}` (DigitalOcean) or the `__ow_*` keys (OpenWhisk).
+
+    A malformed event (headers that are not an object of strings, a method, path, query or body of
+    the wrong type) is a 400: the platform never sends one, so whoever did gets told, not a 500."""
     http = args.get("http")
     if isinstance(http, dict):
         method, headers, path = http.get("method"), http.get("headers"), http.get("path")
         query, raw_body, b64 = http.get("queryString"), http.get("body"), http.get("isBase64Encoded")
+        if b64 is not None and not isinstance(b64, bool):
+            raise errors.BadRequest("The event's isBase64Encoded must be a boolean.", code="malformed_event")
     else:
         method, headers, path = args.get("__ow_method"), args.get("__ow_headers"), args.get("__ow_path")
         query, raw_body, b64 = args.get("__ow_query"), args.get("__ow_body"), None
-    headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    headers = _headers(headers)
+    if not (raw_body is None or isinstance(raw_body, (str, dict, list))):
+        raise errors.BadRequest("The event's body must be a string.", code="malformed_event")
     body = _decode_body(raw_body, headers.get("content-type", "").lower(), b64)
     if len(body) > MAX_BODY:
         raise errors.PayloadTooLarge(f"The body may be at most {MAX_BODY} bytes.")
     request_id = headers.get("x-request-id") or os.environ.get("__OW_ACTIVATION_ID") or uuid.uuid4().hex
     return Request(
-        method=str(method or "get").upper(),
-        path=str(path or ""),
+        method=(_text(method, "method") or "get").upper(),
+        path=_text(path, "path"),
         headers=headers,
-        raw_query=str(query or ""),
+        raw_query=_text(query, "query string"),
         body=body,
         request_id=request_id[:64],
     )
@@ -177,22 +151,6 @@ def _validate_body(model: type[BaseModel], body: bytes) -> Any:
 
 # --- responses ---------------------------------------------------------------------------------
 
-def _default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    raise TypeError(f"cannot serialize {type(value).__name__}")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"))
-
-
 def respond(result: Any, status: int, request_id: str) -> dict[str, Any]:
     res = result if isinstance(result, Response) else Response(result, status)
     headers = {"X-Request-Id": request_id, **res.headers}
@@ -225,7 +183,12 @@ def unexpected(request_id: str) -> dict[str, Any]:
 
 
 def _function_name(fn: Callable[..., Any]) -> str:
-    """"<package>/<function>", from the file's folder: the same locally and once deployed."""
+    """"<package>/<function>" for the log: from the platform's `__OW_ACTION_NAME` ("/<namespace>/<package>/
+    <function>", set for each activation) when there is one, else from the file's folder (locally,
+    functions/<package>/<function>/; deployed, the code sits in a folder the platform names)."""
+    deployed = os.environ.get("__OW_ACTION_NAME", "").strip("/").split("/")
+    if len(deployed) >= 3:
+        return "/".join(deployed[-2:])
     return "/".join(os.path.normpath(fn.__code__.co_filename).split(os.sep)[-3:-1])
 
 
@@ -245,8 +208,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
     method = method.upper()
 
     def wrap(fn: Callable[[Request], Any]) -> Callable[..., dict[str, Any]]:
-        # "<package>/<function>", from the file's folder: the same locally and once deployed.
-        name = _function_name(fn)
+        local_name = _function_name(fn)
 
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
             request_id = "-"
@@ -269,16 +231,16 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 if body is not None:
                     req.data = _validate_body(body, req.body)
                 if method == "POST" and req.user is not None and req.header("idempotency-key"):
-                    from shared.services import idempotency
-
                     # Deployed, every function file is main__.py: the platform's action name tells them apart.
-                    action = os.environ.get("__OW_ACTION_NAME") or name
+                    action = os.environ.get("__OW_ACTION_NAME") or local_name
                     return idempotency.run(req, action, lambda: respond(fn(req), status, request_id))
                 return respond(fn(req), status, request_id)
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
+            except errors.Unavailable as exc:  # a dependency is down: its module logged the outage once
+                return problem(exc.problem(), request_id)
             except Exception:  # the one place a surprise becomes an opaque 500
-                log.exception("unhandled error in %s (request %s)", name, request_id)
+                log.exception("unhandled error in %s (request %s)", _function_name(fn), request_id)
                 return unexpected(request_id)
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
@@ -314,8 +276,6 @@ def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]],
     activation's application error.
     """
     def wrap(fn: Callable[[dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
-        name = _function_name(fn)
-
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
             args = args if isinstance(args, dict) else {}
             if "__ow_method" not in args and not isinstance(args.get("http"), dict):
@@ -323,8 +283,10 @@ def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]],
                     return fn({k: v for k, v in args.items() if not k.startswith("__ow_")})  # type: ignore[no-any-return]
                 except errors.HTTPError as exc:
                     return {"error": exc.detail or exc.title}
+                except errors.Unavailable as exc:  # logged once per outage where it was noticed
+                    return {"error": exc.detail}
                 except Exception as exc:
-                    log.exception("%s failed", name)
+                    log.exception("%s failed", _function_name(fn))
                     return {"error": f"{exc.__class__.__name__} (see the function's log)"}
             request_id = "-"
             try:
@@ -344,8 +306,10 @@ def action(*, secret: str | None = None) -> Callable[[Callable[[dict[str, Any]],
                 return respond(fn(params), 200, request_id)
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
+            except errors.Unavailable as exc:
+                return problem(exc.problem(), request_id)
             except Exception:
-                log.exception("unhandled error in %s (request %s)", name, request_id)
+                log.exception("unhandled error in %s (request %s)", _function_name(fn), request_id)
                 return unexpected(request_id)
 
         main.__doc__ = fn.__doc__

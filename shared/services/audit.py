@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import db
+from shared.jsontext import dumps
 from shared.models import AuditQuery
 
 _COLS = "id, action, actor_id, user_id, email, address, details, created_at"
@@ -23,8 +24,6 @@ _FILTERS = {"action": "action = :action", "user_id": "(actor_id = :user_id OR us
 def record(conn: db.Conn | None, action: str, *, actor_id: int | None = None, user_id: int | None = None,
            email: str | None = None, address: str | None = None, **details: Any) -> None:
     """One audit row: on `conn`, in the transaction of the change it records, or on its own."""
-    from shared.http import dumps
-
     params = {"action": action, "actor_id": actor_id, "user_id": user_id, "email": email,
               "address": address or None, "details": dumps(details)}
     if conn is None:

@@ -11,7 +11,7 @@ import json
 from typing import Any, Callable
 
 from shared import db, errors
-from shared.http import Request
+from shared.types import Request
 
 _CLAIM = """
 INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (:user_id, :key, :fp)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import db, errors, event_types, events, invoke
-from shared.auth import Principal
 from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
+from shared.types import Principal
 
 ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, unit, price, "
              "low_stock_threshold, quantity < low_stock_threshold AS is_low_stock, version, "
@@ -155,15 +155,11 @@ def search(q: ItemQuery) -> dict[str, Any]:
 
 def move(item_id: int, delta: int, action: str, user: Principal, notes: str | None,
          request_id: str) -> dict[str, Any]:
-    import pg8000.exceptions
-
     for _ in range(3):
         try:
             row = db.one(_MOVE, id=item_id, delta=delta, action=action, user_id=user.id, notes=notes,
                          request_id=request_id)
-        except pg8000.exceptions.DatabaseError as exc:
-            if db.sqlstate(exc) != "22003":  # numeric_value_out_of_range: past the integer column
-                raise
+        except db.OutOfRange:  # past the integer column
             raise errors.Conflict("The quantity would exceed the largest storable stock (2147483647).",
                                   code="quantity_limit", maximum=2147483647) from None
         assert row is not None
@@ -202,9 +198,8 @@ def _check_version(item: dict[str, Any], if_match: str | None) -> None:
             code="version_mismatch", current_version=item["version"])
 
 
-def _foreign_key_error(exc: Exception) -> errors.ValidationFailed:
-    constraint = exc.args[0].get("n", "") if exc.args and isinstance(exc.args[0], dict) else ""
-    field = "category_id" if "category" in constraint else "location_id"
+def _foreign_key_error(exc: db.ForeignKeyViolation) -> errors.ValidationFailed:
+    field = "category_id" if "category" in (exc.constraint or "") else "location_id"
     return errors.ValidationFailed([{"loc": ["body", field], "msg": "No such " + field.removesuffix("_id"),
                                      "type": "foreign_key"}])
 
@@ -231,8 +226,6 @@ def _sync_alert(conn: db.Conn, before: dict[str, Any] | None, after: dict[str, A
 
 
 def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]:
-    import pg8000.exceptions
-
     try:
         with db.transaction() as conn:
             item = conn.one(_INSERT, **data.model_dump())
@@ -243,17 +236,13 @@ def create(data: ItemCreate, user: Principal, request_id: str) -> dict[str, Any]
             events.emit(conn, "item_created", {"item": item, "user": _who(user)})
             _sync_alert(conn, None, item)
             return item
-    except pg8000.exceptions.DatabaseError as exc:
-        if db.sqlstate(exc) == "23503":
-            raise _foreign_key_error(exc) from None
-        raise
+    except db.ForeignKeyViolation as exc:
+        raise _foreign_key_error(exc) from None
 
 
 def update(item_id: int, changes: dict[str, Any], user: Principal, if_match: str | None,
            request_id: str) -> dict[str, Any]:
     """Apply `changes` (column -> value; `quantity` is a count) in one transaction."""
-    import pg8000.exceptions
-
     if not changes:
         raise errors.ValidationFailed([{"loc": ["body"], "msg": "Nothing to change", "type": "empty"}])
     try:
@@ -285,10 +274,8 @@ def update(item_id: int, changes: dict[str, Any], user: Principal, if_match: str
             events.emit(conn, "item_updated", {"item": after, "changed": columns, "user": _who(user)})
             _sync_alert(conn, before, after)
             return after
-    except pg8000.exceptions.DatabaseError as exc:
-        if db.sqlstate(exc) == "23503":
-            raise _foreign_key_error(exc) from None
-        raise
+    except db.ForeignKeyViolation as exc:
+        raise _foreign_key_error(exc) from None
 
 
 def replace(item_id: int, data: ItemReplace, user: Principal, if_match: str | None, request_id: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import db, errors, events
-from shared.auth import Principal
 from shared.models import AlertQuery, LogQuery
+from shared.types import Principal
 
 _LOG_COLS = ("id, item_id, user_id, action, quantity_before, quantity_after, "
              "quantity_after - quantity_before AS delta, notes, request_id, created_at")

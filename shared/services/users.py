@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from shared import auth, db, errors, events, settings
 from shared.models import LoginIn, PasswordChangeIn, RegisterIn, UserCreate, UserPatch
 from shared.services import audit
+from shared.types import Principal
 
 USER_COLS = "id, email, full_name, role, is_active, created_at, updated_at"
 _ADMIN_LOCK = 0x1A5_0010  # serializes "first user" and "last manager" decisions
@@ -101,7 +102,7 @@ def register(data: RegisterIn, address: str = "") -> dict[str, Any]:
     conf = settings.get()
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
-        first = conn.one("SELECT NOT EXISTS (SELECT 1 FROM users) AS first")["first"]
+        first = conn.row("SELECT NOT EXISTS (SELECT 1 FROM users) AS first")["first"]
         manager = first and conf.first_user_manager
         if not manager and not conf.allow_self_registration:
             raise errors.Forbidden("Self-registration is disabled; ask a manager for an account.",
@@ -178,7 +179,7 @@ def login(data: LoginIn, address: str = "") -> dict[str, Any]:
     raise errors.Forbidden("This account is not active yet; ask a manager.", code="inactive_user")
 
 
-def change_password(principal: auth.Principal, data: PasswordChangeIn, address: str = "") -> None:
+def change_password(principal: Principal, data: PasswordChangeIn, address: str = "") -> None:
     """The caller's own password. Their other sessions end; the calling one goes on."""
     user = db.one(_FOR_CHANGE, id=principal.id)
     if user is None:
@@ -196,19 +197,19 @@ def change_password(principal: auth.Principal, data: PasswordChangeIn, address: 
     with db.transaction() as conn:
         _refund(conn, buckets)
         conn.one(_SET_PASSWORD, id=user["id"], hash=hashed, required=False)
-        ended = conn.one(_REVOKE_OTHERS, user_id=user["id"], keep=principal.session)["n"]
+        ended = conn.row(_REVOKE_OTHERS, user_id=user["id"], keep=principal.session)["n"]
         audit.record(conn, "password_changed", actor_id=user["id"], user_id=user["id"], email=user["email"],
                      address=address, forced=user["password_change_required"], sessions_ended=ended)
 
 
-def reset_password(actor: auth.Principal, user_id: int, temporary: str, address: str = "") -> None:
+def reset_password(actor: Principal, user_id: int, temporary: str, address: str = "") -> None:
     """A manager sets a temporary password: the user's sessions end, and they must choose a new one."""
     hashed = auth.hash_password(temporary)
     with db.transaction() as conn:
         user = conn.one(_SET_PASSWORD, id=user_id, hash=hashed, required=True)
         if user is None:
             raise errors.NotFound("No such user.")
-        ended = conn.one(_REVOKE_OTHERS, user_id=user_id, keep="")["n"]
+        ended = conn.row(_REVOKE_OTHERS, user_id=user_id, keep="")["n"]
         audit.record(conn, "password_reset", actor_id=actor.id, user_id=user_id, email=user["email"],
                      address=address, sessions_ended=ended)
 
@@ -256,7 +257,7 @@ def page(page: int, per_page: int) -> dict[str, Any]:
     return db.paged(_LIST, _COUNT, page, per_page)
 
 
-def create(data: UserCreate, actor: auth.Principal | None = None, address: str = "") -> dict[str, Any]:
+def create(data: UserCreate, actor: Principal | None = None, address: str = "") -> dict[str, Any]:
     """An active account made by a manager: a grant of a role, so it is audited like a change of one."""
     with db.transaction() as conn:
         user = _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
@@ -275,7 +276,7 @@ def create_manager(email: str, full_name: str, password: str, operator: str) -> 
         return user
 
 
-def update(user_id: int, data: UserPatch, actor: auth.Principal | None = None, address: str = "") -> dict[str, Any]:
+def update(user_id: int, data: UserPatch, actor: Principal | None = None, address: str = "") -> dict[str, Any]:
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
         current = conn.one(_BY_ID, id=user_id)
@@ -284,10 +285,10 @@ def update(user_id: int, data: UserPatch, actor: auth.Principal | None = None, a
         demoted = data.role is not None and data.role != "manager"
         deactivated = data.is_active is False
         if current["role"] == "manager" and current["is_active"] and (demoted or deactivated):
-            if conn.one(_OTHER_MANAGERS, id=user_id)["n"] == 0:
+            if conn.row(_OTHER_MANAGERS, id=user_id)["n"] == 0:
                 raise errors.Conflict("The last active manager cannot be demoted or deactivated.",
                                       code="last_manager")
-        user = conn.one(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
+        user = conn.row(_UPDATE, id=user_id, full_name=data.full_name, role=data.role, is_active=data.is_active)
         who: dict[str, Any] = {"actor_id": actor.id if actor else None, "user_id": user_id, "email": user["email"],
                "address": address}
         if user["role"] != current["role"]:

@@ -262,18 +262,53 @@ def test_body_over_one_mebibyte_is_413(services, manager, item):
     assert_problem(main_of("items/withdraw")(ev), 413)
 
 
-# --- unexpected failures ----------------------------------------------------------------------
+# --- failures: a dependency down, and surprises ----------------------------------------------
 
 @pytest.fixture
 def database_down(services, monkeypatch):
-    """The pool points at a port nobody listens on; restored afterwards."""
+    """The pool points at a port nobody listens on; restored afterwards. Any outage before is over."""
     from shared import db
 
+    db.one("SELECT 1 AS ok")
+    assert not db.outage.down
     monkeypatch.setattr(db, "_pool", db.Pool("postgresql://x@127.0.0.1:1/x", 1))
 
 
+@pytest.fixture
+def database_without_schema(services, monkeypatch):
+    """The pool points at a real database without IMS's tables: every query fails in a way nobody
+    planned for (42P01 undefined_table), the kind of surprise that must stay opaque."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from shared import db
+
+    url = urlunsplit(urlsplit(services["DATABASE_URL"])._replace(path="/postgres"))
+    monkeypatch.setattr(db, "_pool", db.Pool(url, 1))
+    yield
+    db._pool.close()
+
+
+def test_a_database_that_is_down_is_a_503_with_retry_after_logged_once(manager, database_down, caplog):
+    """Every function that needs the database answers 503 `database_unavailable`; the log has one line
+    for the outage, not a traceback per request."""
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            for function in WEB:
+                if function.auth == "public" and function.qualified != "auth/login":
+                    continue
+                path = "/1" if "{id}" in function.route else ""
+                body = {"email": "a@example.com", "password": "whatever-1"} if function.name == "login" else {}
+                result = main_of(function.qualified)(event(function.method, path, token=manager["token"], body=body))
+                problem = assert_problem(result, 503)
+                assert problem["code"] == "database_unavailable", (function.qualified, problem)
+                assert int(result["headers"]["Retry-After"]) > 0
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
+    outage_lines = [r.getMessage() for r in caplog.records if r.name == "ims.db"]
+    assert len(outage_lines) == 1 and outage_lines[0].startswith("database unavailable ("), outage_lines
+
+
 @pytest.mark.parametrize("qualified", [f.qualified for f in WEB if f.auth != "public"])
-def test_unexpected_failure_is_an_opaque_500(manager, database_down, caplog, qualified):
+def test_unexpected_failure_is_an_opaque_500(manager, database_without_schema, caplog, qualified):
     function = BY_NAME[qualified]
     path = "/1" if "{id}" in function.route else ""
     request_id = "req-" + function.name
@@ -288,19 +323,79 @@ def test_unexpected_failure_is_an_opaque_500(manager, database_down, caplog, qua
     # The details are in the log, under the same request id, for whoever operates it.
     logged = [r for r in caplog.records if request_id in r.getMessage()]
     assert logged and logged[0].exc_info is not None
+    assert qualified in logged[0].getMessage()  # named after its folder when the platform sets no name
 
 
-def test_unexpected_failure_without_request_id_still_has_one(manager, database_down):
+def test_unexpected_failure_without_request_id_still_has_one(manager, database_without_schema):
     result = main_of("items/get")(event("GET", "/1", token=manager["token"]))
     body = assert_problem(result, 500)
     assert body["request_id"] and body["request_id"] == result["headers"]["X-Request-Id"]
+
+
+def test_the_log_names_the_function_after_the_platforms_action_name(manager, database_without_schema, caplog,
+                                                                      monkeypatch):
+    """Deployed, the code sits in a folder the platform names: __OW_ACTION_NAME says which function it is."""
+    monkeypatch.setenv("__OW_ACTION_NAME", "/fn-0d2e4c/items/get")
+    with caplog.at_level(logging.ERROR, logger="ims"):
+        assert_problem(main_of("items/get")(event("GET", "/1", token=manager["token"])), 500)
+    monkeypatch.setenv("__OW_ACTION_NAME", "/fn-0d2e4c/ops/relay")
+    with caplog.at_level(logging.ERROR, logger="ims"):
+        assert main_of("items/list")(event("GET", token=manager["token"]))["statusCode"] == 500
+    messages = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert messages[0].startswith("unhandled error in items/get ") and "fn-0d2e4c" not in messages[0]
+    assert messages[1].startswith("unhandled error in ops/relay "), "the platform's name wins over the folder"
 
 
 def test_health_reports_a_down_database_as_503_not_500(database_down):
     result = main_of("ops/health")(event("GET"))
     assert_shape(result)
     assert result["statusCode"] == 503, result
+    assert int(result["headers"]["Retry-After"]) > 0
     body = json.loads(result["body"])
     assert body["status"] != "ok" and body["checks"]["database"] != "ok"
     for leak in LEAKS:
         assert leak not in result["body"].lower()
+
+
+# --- malformed events -------------------------------------------------------------------------
+
+def _malformed(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Events no platform sends, built from a good one: each must be refused with a 400."""
+    headers = base["__ow_headers"]
+    http = {"method": base["__ow_method"], "headers": headers, "path": base["__ow_path"],
+            "queryString": base["__ow_query"], "body": base["__ow_body"], "isBase64Encoded": True}
+    return {
+        "headers-a-list": {**base, "__ow_headers": list(headers.items())},
+        "headers-a-string": {**base, "__ow_headers": "content-type: application/json"},
+        "header-value-a-number": {**base, "__ow_headers": {**headers, "content-length": 12}},
+        "header-value-a-list": {**base, "__ow_headers": {**headers, "accept": ["a", "b"]}},
+        "header-value-null": {**base, "__ow_headers": {**headers, "x-thing": None}},
+        "method-a-number": {**base, "__ow_method": 1},
+        "method-a-list": {**base, "__ow_method": ["get"]},
+        "path-a-number": {**base, "__ow_path": 42},
+        "query-a-dict": {**base, "__ow_query": {"page": "1"}},
+        "body-a-number": {**base, "__ow_body": 12},
+        "body-a-boolean": {**base, "__ow_body": True},
+        "http-headers-a-list": {"http": {**http, "headers": [["content-type", "application/json"]]}},
+        "http-headers-a-string": {"http": {**http, "headers": "x"}},
+        "http-method-a-dict": {"http": {**http, "method": {"get": 1}}},
+        "http-path-a-list": {"http": {**http, "path": ["/1"]}},
+        "http-body-a-number": {"http": {**http, "body": 3.5}},
+        "http-base64-flag-a-string": {"http": {**http, "isBase64Encoded": "yes"}},
+    }
+
+
+@pytest.mark.parametrize("kind", list(_malformed(event("GET"))))
+@pytest.mark.parametrize("qualified", IDS)
+def test_a_malformed_event_is_a_400_problem(services, manager, qualified, kind):
+    function = BY_NAME[qualified]
+    path = "/1" if "{id}" in function.route else ""
+    ev = _malformed(event(function.method, path, token=manager["token"], body={}))[kind]
+    body = assert_problem(main_of(qualified)(ev), 400)
+    assert body["code"] == "malformed_event"
+
+
+@pytest.mark.parametrize("kind", ["headers-a-list", "header-value-a-number", "http-headers-a-list"])
+def test_a_malformed_event_at_a_secured_function_url_is_a_400(services, kind):
+    ev = _malformed(event("POST", headers={"X-Require-Whisk-Auth": "s3cret"}, body={}))[kind]
+    assert_problem(main_of("notify/low-stock-mailer")(ev), 400)

@@ -115,3 +115,25 @@ async def test_a_fresh_token_for_someone_else_closes_with_4401(feed, manager, st
         await client.send({"type": "auth", "token": staff["token"]})
         code, _ = await client.closed()
     assert code == 4401
+
+
+@aio
+async def test_a_database_that_is_down_closes_with_1013_and_no_traceback(services, manager, tmp_path):
+    """The token's user cannot be read: "try again later", not a crash per connection attempt."""
+    from realtime import launch
+    from tests.realtime.conftest import feed_env
+
+    log = tmp_path / "realtime.log"
+    with log.open("w") as sink:
+        server = launch.start(feed_env(DATABASE_URL="postgresql://x@127.0.0.1:1/x", IMS_LOG_LEVEL="INFO"),
+                              stderr=sink)
+    try:
+        for _ in range(3):
+            async with peer(server.url, token=manager["token"]) as client:
+                code, reason = await client.closed()
+            assert (code, reason) == (1013, "database unavailable; reconnect shortly")
+    finally:
+        server.stop()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert text.count("database unavailable (") == 1, text

@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pg8000.exceptions
 import pytest
 
 from shared import db
@@ -76,7 +75,7 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(services, copy_of_m
     (copy_of_migrations / f"{version}.sql").write_text(
         f"CREATE TABLE {probe} (id integer);\nSELECT no_such_function();\n")
     try:
-        with pytest.raises(pg8000.exceptions.DatabaseError):
+        with pytest.raises(db.Error):
             migrate(copy_of_migrations)
         assert not table_exists(probe)
         assert version not in [r["version"] for r in recorded()]
@@ -88,35 +87,38 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(services, copy_of_m
 
 # --- constraints the schema enforces on its own -------------------------------------------------
 
-def _sqlstate_of(sql: str, **params: Any) -> str | None:
-    with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
+def _refusal(sql: str, **params: Any) -> db.Error:
+    """The typed error shared.db raises for a statement the schema refuses."""
+    with pytest.raises(db.Error) as caught:
         db.execute(sql, **params)
-    return db.sqlstate(caught.value)
+    return caught.value
 
 
 def test_negative_quantity_is_rejected_by_the_check(services, item):
-    assert _sqlstate_of("UPDATE items SET quantity = -1 WHERE id = :id", id=item["id"]) == "23514"
+    refusal = _refusal("UPDATE items SET quantity = -1 WHERE id = :id", id=item["id"])
+    assert isinstance(refusal, db.CheckViolation) and refusal.sqlstate == "23514"
     assert db.one("SELECT quantity FROM items WHERE id = :id", id=item["id"])["quantity"] == 100
 
 
 def test_sku_differing_only_in_case_is_rejected_by_the_unique_index(services, item):
-    state = _sqlstate_of("INSERT INTO items (name, sku) VALUES (:name, :sku)", name=unique("Dup"),
-                         sku=item["sku"].swapcase())
-    assert state == "23505"
+    refusal = _refusal("INSERT INTO items (name, sku) VALUES (:name, :sku)", name=unique("Dup"),
+                       sku=item["sku"].swapcase())
+    assert isinstance(refusal, db.UniqueViolation) and refusal.sqlstate == "23505"
     assert db.one("SELECT count(*) AS n FROM items WHERE lower(sku) = lower(:sku)", sku=item["sku"])["n"] == 1
 
 
 def test_ledger_action_and_user_role_are_constrained(services, item):
-    assert _sqlstate_of("INSERT INTO inventory_logs (item_id, action, quantity_before, quantity_after) "
-                        "VALUES (:id, 'steal', 1, 0)", id=item["id"]) == "23514"
-    assert _sqlstate_of("INSERT INTO users (email, full_name, password_hash, role) "
-                        "VALUES (:email, 'x', 'x', 'admin')", email=f"{unique('r')}@example.com") == "23514"
+    assert isinstance(_refusal("INSERT INTO inventory_logs (item_id, action, quantity_before, quantity_after) "
+                               "VALUES (:id, 'steal', 1, 0)", id=item["id"]), db.CheckViolation)
+    assert isinstance(_refusal("INSERT INTO users (email, full_name, password_hash, role) "
+                               "VALUES (:email, 'x', 'x', 'admin')", email=f"{unique('r')}@example.com"),
+                      db.CheckViolation)
 
 
 def test_only_one_open_alert_per_item(services, item):
     db.execute("INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, 1, 10)", id=item["id"])
     try:
-        assert _sqlstate_of("INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, 1, 10)",
-                            id=item["id"]) == "23505"
+        refusal = _refusal("INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, 1, 10)", id=item["id"])
+        assert isinstance(refusal, db.UniqueViolation) and refusal.constraint
     finally:
         db.execute("DELETE FROM alerts WHERE item_id = :id", id=item["id"])

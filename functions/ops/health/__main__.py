@@ -1,5 +1,6 @@
 """GET /health — is the database and Redis reachable?"""
 
+from shared.errors import Unavailable
 from shared.http import Request, Response, handler
 from shared.models import Health
 from shared.services import ops
@@ -7,6 +8,7 @@ from shared.services import ops
 
 @handler("GET", auth="public", response=Health)
 def main(req: Request):
-    """200 when every dependency answers, else 503 with what is down."""
+    """200 when every dependency answers, else 503 (with `Retry-After`) and what is down."""
     ok, checks = ops.health()
-    return Response({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+    body = {"status": "ok" if ok else "degraded", "checks": checks}
+    return Response(body) if ok else Response(body, 503, {"Retry-After": str(Unavailable.retry_after)})

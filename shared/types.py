@@ -1,0 +1,72 @@
+"""The contract between the boundary and the services: a request, a response, who is calling, and what
+a function declares. Imports nothing from shared, so any module may import it and none imports an
+upper layer (the HTTP boundary) to name these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    id: int
+    role: str
+    session: str = ""  # the refresh family the access token belongs to
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw_query: str
+    body: bytes
+    request_id: str
+    user: Principal | None = None
+    id: int = 0  # the `{id}` of the route, taken from the path
+    data: Any = None  # the validated body model
+    params: Any = None  # the validated query model
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def client_address(self) -> str:
+        """Who is calling, as the platform (or the local gateway) says in X-Forwarded-For: its first
+        entry is the client's address. Only the front sets the header; "" when nobody did."""
+        return (self.headers.get("x-forwarded-for") or "").split(",", 1)[0].strip()[:64]
+
+    @property
+    def principal(self) -> Principal:
+        assert self.user is not None, "handler declared auth='public'"
+        return self.user
+
+
+@dataclass(slots=True)
+class Response:
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What a function declares about itself; the gateway's OpenAPI document is built from it."""
+
+    method: str
+    auth: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    summary: str
+    path_id: bool
+    password_change_exempt: bool = False
