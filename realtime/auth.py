@@ -21,6 +21,7 @@ class Refused(Exception):
 class Identity:
     user_id: int
     role: str
+    session: str  # the refresh family the token belongs to: the connection closes when it ends
     expires_at: float  # the token's `exp`, seconds since the epoch
 
 
@@ -32,7 +33,7 @@ def _check(token: str) -> Identity:
         raise Refused(exc.detail) from None
     if row["password_change_required"]:  # after a manager's reset: only the account routes work
         raise Refused("Choose a new password first.")
-    return Identity(int(claims["sub"]), row["role"], float(claims["exp"]))
+    return Identity(int(claims["sub"]), row["role"], str(claims["sid"]), float(claims["exp"]))
 
 
 async def identify(token: object) -> Identity:

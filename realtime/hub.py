@@ -29,12 +29,13 @@ _RECENT = 10_000  # outbox ids remembered to skip an event the relay re-publishe
 class Client:
     """One authenticated connection: who it is, what it asked for, and whether it is still catching up."""
 
-    __slots__ = ("ws", "user_id", "role", "events", "items", "pending", "expiry")
+    __slots__ = ("ws", "user_id", "role", "session", "events", "items", "pending", "expiry")
 
-    def __init__(self, ws: ServerConnection, user_id: int, role: str) -> None:
+    def __init__(self, ws: ServerConnection, user_id: int, role: str, session: str) -> None:
         self.ws = ws
         self.user_id = user_id
         self.role = role
+        self.session = session
         self.events: frozenset[str] | None = None  # None: every type it may see
         self.items: frozenset[int] | None = None  # None: every item
         self.pending: list[Event] | None = []  # live events held while a replay runs; None once live
@@ -95,6 +96,8 @@ class Hub:
         self.metrics.events_received += 1
         if event.type == "user_changed":
             self._revoke(event.data.get("user") or {})
+        elif event.type == "session_ended":
+            self._end_sessions(event.data)
         too_slow = [client for client in self.clients if not self.offer(client, event)]
         for client in too_slow:
             self.drop_slow(client)
@@ -146,6 +149,12 @@ class Hub:
                     and (user.get("is_active") is False or user.get("role") != c.role)]
         for client in affected:
             self.close(client, CLOSE_UNAUTHORIZED, "token revoked", "revoked")
+
+    def _end_sessions(self, data: dict[str, Any]) -> None:
+        """Sessions that ended (sign-out, a password change or reset) take their access tokens along."""
+        ended = set(data.get("sessions") or ())
+        for client in [c for c in self.clients if c.user_id == data.get("user_id") and c.session in ended]:
+            self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
 
     async def wait_closing(self) -> None:
         if self._closing:

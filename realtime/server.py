@@ -170,7 +170,7 @@ class RealtimeServer:
         try:
             after = self._last_event_id(query)
             identity = await identify(await self._token(ws, query))
-            client = Client(ws, identity.user_id, identity.role)
+            client = Client(ws, identity.user_id, identity.role, identity.session)
             client.events = _types(_csv(query, "events"))
             client.items = _query_items(query)
         except Refused as exc:
@@ -285,6 +285,7 @@ class RealtimeServer:
         identity = await identify(token)
         if identity.user_id != client.user_id or identity.role != client.role:
             raise Refused("The new token is for another user or role; reconnect with it.")
+        client.session = identity.session
         self._arm_expiry(client, identity)
         self._reply(client, "authenticated", {"expires_at": int(identity.expires_at)})
 

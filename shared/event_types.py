@@ -112,6 +112,15 @@ DECLARED: tuple[EventType, ...] = (
         Field("action", "created or updated", _STR),
         Field("user", "the user as GET /users shows them", "User"),
     )),
+    EventType("session_ended", "Sessions of a user ended (sign-out, a password change or reset, a reused "
+                               "refresh token): their access tokens are refused from now on, and the live "
+                               "feed closes the connections opened with them (4401).", (
+        Field("user_id", "whose sessions ended", _INT),
+        Field("sessions", "the sessions (refresh-token families) that ended",
+              {"type": "array", "items": _STR}),
+        Field("reason", "why", {"type": "string",
+                                "enum": ["logout", "token_reused", "password_changed", "password_reset"]}),
+    )),
 )
 
 TYPES: dict[str, EventType] = {t.name: t for t in DECLARED}

@@ -60,13 +60,14 @@ INSERT INTO refresh_tokens (jti, user_id, family, expires_at)
 VALUES (:jti, :user_id, :family, to_timestamp(:exp))"""
 _REFRESH_ROW = "SELECT user_id, family, spent_at, revoked_at FROM refresh_tokens WHERE jti = :jti FOR UPDATE"
 _SPEND = "UPDATE refresh_tokens SET spent_at = now() WHERE jti = :jti"
-_REVOKE_FAMILY = "UPDATE refresh_tokens SET revoked_at = now() WHERE family = :family AND revoked_at IS NULL"
+_REVOKE_FAMILY = """
+UPDATE refresh_tokens SET revoked_at = now() WHERE family = :family AND revoked_at IS NULL"""
 _REVOKE_OTHERS = """
 WITH ended AS (
     UPDATE refresh_tokens SET revoked_at = now()
     WHERE user_id = :user_id AND family <> :keep AND revoked_at IS NULL
     RETURNING family)
-SELECT count(DISTINCT family) AS n FROM ended"""
+SELECT coalesce(array_agg(DISTINCT family), '{}') AS families FROM ended"""
 _SET_PASSWORD = """
 UPDATE users SET password_hash = :hash, password_change_required = :required, updated_at = now()
 WHERE id = :id RETURNING id, email"""
@@ -179,6 +180,24 @@ def login(data: LoginIn, address: str = "") -> dict[str, Any]:
     raise errors.Forbidden("This account is not active yet; ask a manager.", code="inactive_user")
 
 
+def _ended(conn: db.Conn, user_id: int, sessions: list[str], reason: str) -> None:
+    # The live feed closes the connections opened with these sessions' access tokens.
+    if sessions:
+        events.emit(conn, "session_ended", {"user_id": user_id, "sessions": sessions, "reason": reason})
+
+
+def _end_session(conn: db.Conn, user_id: int, family: str, reason: str) -> None:
+    if conn.execute(_REVOKE_FAMILY, family=family):
+        _ended(conn, user_id, [family], reason)
+
+
+def _end_sessions(conn: db.Conn, user_id: int, reason: str, keep: str = "") -> int:
+    """End every session of the user but `keep`; return how many ended."""
+    families = list(conn.row(_REVOKE_OTHERS, user_id=user_id, keep=keep)["families"])
+    _ended(conn, user_id, families, reason)
+    return len(families)
+
+
 def change_password(principal: Principal, data: PasswordChangeIn, address: str = "") -> None:
     """The caller's own password. Their other sessions end; the calling one goes on."""
     user = db.one(_FOR_CHANGE, id=principal.id)
@@ -197,7 +216,7 @@ def change_password(principal: Principal, data: PasswordChangeIn, address: str =
     with db.transaction() as conn:
         _refund(conn, buckets)
         conn.one(_SET_PASSWORD, id=user["id"], hash=hashed, required=False)
-        ended = conn.row(_REVOKE_OTHERS, user_id=user["id"], keep=principal.session)["n"]
+        ended = _end_sessions(conn, user["id"], "password_changed", keep=principal.session)
         audit.record(conn, "password_changed", actor_id=user["id"], user_id=user["id"], email=user["email"],
                      address=address, forced=user["password_change_required"], sessions_ended=ended)
 
@@ -209,7 +228,7 @@ def reset_password(actor: Principal, user_id: int, temporary: str, address: str 
         user = conn.one(_SET_PASSWORD, id=user_id, hash=hashed, required=True)
         if user is None:
             raise errors.NotFound("No such user.")
-        ended = conn.row(_REVOKE_OTHERS, user_id=user_id, keep="")["n"]
+        ended = _end_sessions(conn, user_id, "password_reset")
         audit.record(conn, "password_reset", actor_id=actor.id, user_id=user_id, email=user["email"],
                      address=address, sessions_ended=ended)
 
@@ -223,7 +242,7 @@ def refresh(token: str) -> dict[str, Any]:
         if row is None or row["revoked_at"] is not None or row["user_id"] != int(claims["sub"]):
             raise errors.Unauthorized("The refresh token is not valid.", code="invalid_token")
         if row["spent_at"] is not None:
-            conn.execute(_REVOKE_FAMILY, family=row["family"])
+            _end_session(conn, row["user_id"], row["family"], "token_reused")
             reused = True
         else:
             user = conn.one(_SESSION_USER, id=row["user_id"])
@@ -243,7 +262,7 @@ def logout(token: str, user_id: int) -> None:
     with db.transaction() as conn:
         row = conn.one(_REFRESH_ROW, jti=claims["jti"])
         if row is not None:
-            conn.execute(_REVOKE_FAMILY, family=row["family"])
+            _end_session(conn, row["user_id"], row["family"], "logout")
 
 
 def get(user_id: int) -> dict[str, Any]:

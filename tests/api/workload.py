@@ -41,5 +41,8 @@ def every_event_type(api: Api, manager: dict, staff: dict) -> dict:
     user = _ok(api.post(f"{V1}/users", {"email": f"{unique('w')}@example.com", "password": "password-1",
                                          "full_name": "Temp", "role": "staff"}, token=boss), 201)  # user_changed
     _ok(api.patch(f"{V1}/users/{user['id']}", {"full_name": "Temp Two"}, token=boss))  # user_changed
+    pair = _ok(api.post(f"{V1}/auth/login", {"email": user["email"], "password": "password-1"}))
+    _ok(api.post(f"{V1}/auth/logout", {"refresh_token": pair["refresh_token"]}, token=pair["access_token"]),
+        204)  # session_ended
     _ok(api.delete(f"{V1}/items/{item['id']}", token=boss), 204)  # item_deleted
     return item

@@ -35,3 +35,43 @@ async def test_a_user_who_must_change_the_password_is_refused(feed, api, manager
     assert changed.status == 204
     async with peer(feed.url, token=pair["access_token"]) as client:
         await client.ready()
+
+
+@aio
+async def test_logout_closes_the_connections_of_that_session_only(feed, api, manager, item):
+    user = make_user(api, manager)
+    other = login(api, user["email"], user["password"])  # a second session, e.g. another device
+    async with peer(feed.url, token=user["token"]) as ended, peer(feed.url, token=other["access_token"]) as kept:
+        await ended.ready()
+        await kept.ready()
+        assert api.post(f"{V1}/auth/logout", {"refresh_token": user["refresh"]}, token=user["token"]).status == 204
+        code, reason = await ended.closed()
+        assert (code, reason) == (4401, "session ended")
+        api.post(f"{V1}/items/{item['id']}/withdraw", {"quantity": 1}, token=manager["token"])
+        assert await kept.about(item["id"])  # the other session's connection goes on
+
+
+@aio
+async def test_a_password_change_closes_the_other_sessions_connections(feed, api, manager, item):
+    user = make_user(api, manager)
+    other = login(api, user["email"], user["password"])
+    async with peer(feed.url, token=user["token"]) as caller, peer(feed.url, token=other["access_token"]) as ended:
+        await caller.ready()
+        await ended.ready()
+        changed = api.post(f"{V1}/auth/password", {"current_password": user["password"],
+                                                   "new_password": "a-new-pass-1"}, token=user["token"])
+        assert changed.status == 204
+        assert await ended.closed() == (4401, "session ended")
+        api.post(f"{V1}/items/{item['id']}/withdraw", {"quantity": 1}, token=manager["token"])
+        assert await caller.about(item["id"])
+
+
+@aio
+async def test_a_manager_reset_closes_every_connection_of_the_user(feed, api, manager):
+    user = make_user(api, manager)
+    async with peer(feed.url, token=user["token"]) as client:
+        await client.ready()
+        res = api.post(f"{V1}/users/{user['user']['id']}/password", {"temporary_password": "temporary-pass-2"},
+                       token=manager["token"])
+        assert res.status == 204
+        assert await client.closed() == (4401, "session ended")

@@ -67,7 +67,7 @@ def test_sql_payload_refuses_what_the_declaration_does_not_say(name, exprs):
 def test_a_type_is_manager_only_unless_declared_for_staff():
     assert event_types.EventType("new_type", "…", ()).staff is False
     assert event_types.EventType("new_type", "…", ()).audience == "managers"
-    manager_only = {"low_stock_alert", "alert_acknowledged", "stock_recovered", "user_changed"}
+    manager_only = {"low_stock_alert", "alert_acknowledged", "stock_recovered", "user_changed", "session_ended"}
     assert set(event_types.TYPES) - event_types.STAFF_VISIBLE == manager_only
 
 
