@@ -3,7 +3,7 @@
 
 -- The old throttle counted failures per e-mail after the password check; it is replaced by buckets
 -- that count every attempt before it (per account and address, per address, per account).
-DROP TABLE login_failures;
+-- login_failures stays for the previous release while both run during a rollout; a later one drops it.
 CREATE TABLE login_attempts (
     bucket        text PRIMARY KEY,  -- 'pair:<e-mail> <address>', 'addr:<address>' or 'acct:<e-mail>'
     attempts      integer NOT NULL,

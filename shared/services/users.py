@@ -55,6 +55,7 @@ _REFUND = [
     "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :addr",
     "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :acct",
 ]
+_FORGET_ATTEMPTS = f"DELETE FROM login_attempts WHERE NOT {_WINDOW_SQL}"
 _SAVE_REFRESH = """
 INSERT INTO refresh_tokens (jti, user_id, family, expires_at)
 VALUES (:jti, :user_id, :family, to_timestamp(:exp))"""
@@ -196,6 +197,12 @@ def _end_sessions(conn: db.Conn, user_id: int, reason: str, keep: str = "") -> i
     families = list(conn.row(_REVOKE_OTHERS, user_id=user_id, keep=keep)["families"])
     _ended(conn, user_id, families, reason)
     return len(families)
+
+
+def forget_stale_attempts() -> int:
+    """Drop throttle buckets whose window is over (the scheduled relay calls this): an attacker
+    spraying e-mails from many addresses must not grow the table for ever."""
+    return db.execute(_FORGET_ATTEMPTS, window=settings.get().login_window)
 
 
 def change_password(principal: Principal, data: PasswordChangeIn, address: str = "") -> None:

@@ -4,6 +4,7 @@ rule and `make create-manager` (as a subprocess, against a database of its own).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import os
@@ -492,3 +493,17 @@ def test_create_manager_uses_the_embedded_data_dir_without_database_url(tmp_path
     assert not (tmp_path / "pg" / "postmaster.pid").exists()  # the server it started is stopped again
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 1 and "already has an account" in second.stderr  # the account was kept
+
+
+def test_the_scheduled_relay_forgets_throttle_buckets_whose_window_is_over(api):
+    stale, live = f"addr:{unique('stale')}", f"addr:{unique('live')}"
+    db.execute("INSERT INTO login_attempts (bucket, attempts, window_start) VALUES "
+               "(:stale, 3, now() - make_interval(secs => :window + 1)), (:live, 3, now())",
+               stale=stale, live=live, window=settings.get().login_window)
+    key = base64.b64encode(os.environ["__OW_API_KEY"].encode()).decode()
+    res = api.post("/api/v1/namespaces/_/actions/ops/relay?blocking=true&result=true", {},
+                   headers={"Authorization": f"Basic {key}"})
+    assert res.status == 200 and res.json()["throttle_buckets_forgotten"] >= 1, res.text
+    left = {r["bucket"] for r in db.query("SELECT bucket FROM login_attempts WHERE bucket IN (:stale, :live)",
+                                          stale=stale, live=live)}
+    assert left == {live}

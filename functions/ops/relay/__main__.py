@@ -1,14 +1,16 @@
-"""ops/relay (scheduled, not web) — publish outbox events that missed Redis, in order, once."""
+"""ops/relay (scheduled, not web) — publish outbox events that missed Redis, in order, once; and,
+riding on its one-minute trigger (a namespace has three), forget sign-in throttle buckets whose window is over."""
 
 import logging
 
 from shared import events
 from shared.errors import Unavailable
+from shared.services import users
 
 
 def main(args, context=None):
     try:
-        return {"published": events.relay()}
+        return {"published": events.relay(), "throttle_buckets_forgotten": users.forget_stale_attempts()}
     except Unavailable as exc:  # Redis or the database is down: logged once per outage, not each minute
         return {"error": exc.detail}
     except Exception as exc:  # a scheduled run reports, it never raises to the platform
