@@ -27,7 +27,7 @@ from gateway import activations, cron, events, manifest, openapi
 from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
-from shared import errors
+from shared import cors, errors, settings
 from shared.http import unexpected
 
 log = logging.getLogger("ims.gateway")
@@ -80,6 +80,8 @@ class Server(ThreadingHTTPServer):
         self._openapi: bytes | None = None
         self._openapi_lock = threading.Lock()
         super().__init__(address, Handler)
+        # Links in mail point here unless PUBLIC_URL says otherwise (a default, not the environment).
+        settings.local_default("PUBLIC_URL", self.public_url)
 
     def openapi(self) -> bytes:
         with self._openapi_lock:
@@ -92,6 +94,13 @@ class Server(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def public_url(self) -> str:
+        """This gateway as a person reaches it from this machine (not 0.0.0.0)."""
+        host, port = self.server_address[:2]
+        host = "localhost" if str(host) in ("0.0.0.0", "::", "") else str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def provide_api_key(self) -> None:
         """Point the functions' chaining (shared.invoke) at this server, as the platform does for a
@@ -125,6 +134,10 @@ class Handler(BaseHTTPRequestHandler):
             status, headers, payload = self._route(method, path, query, body, request_id)
         except errors.HTTPError as exc:
             status, headers, payload = events.error(exc, request_id)
+        if not path.startswith(activations.PREFIX) and not events.has_header(headers, "vary"):
+            # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
+            # functions' do; the invoke API is for the platform's machines, not for browsers.
+            headers = headers + list(cors.headers(self.headers.get("origin")).items())
         self._send(status, headers, payload, request_id)
         access.info("%s %s %d %.1fms %s", method, path, status, (time.perf_counter() - start) * 1000,
                     request_id)
@@ -135,6 +148,9 @@ class Handler(BaseHTTPRequestHandler):
                request_id: str) -> tuple[int, events.Headers, bytes]:
         if method == "HEAD":
             method = "GET"  # answered as GET; _send leaves the body out
+        if path in ("/openapi.json", "/docs") and cors.is_preflight(
+                method, self.headers.get("access-control-request-method")):
+            return 204, list(cors.preflight(self.headers.get("origin"), "GET").items()), b""
         if method == "GET":
             if path == "/openapi.json":
                 return 200, [("Content-Type", "application/json")], self.server.openapi()
@@ -142,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode()
         if path.startswith(activations.PREFIX):
             return self.server.activations.handle(method, path, query, self.headers.get("authorization"), body)
-        function, suffix = self.server.router.match(method, path)
+        function, suffix = self.server.router.match(method, path, self.headers.get("access-control-request-method"))
         secret = function.secret()
         if secret and not hmac.compare_digest(self.headers.get("x-require-whisk-auth", "").encode(), secret.encode()):
             raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")

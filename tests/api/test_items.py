@@ -290,6 +290,28 @@ def _search(api, token, text: str) -> list[int]:
     return ids(api, token, f"search={quote(text)}&per_page=100&sort_by=created_at&order=desc")
 
 
+def test_sku_filter_is_an_exact_case_insensitive_match(api, staff, manager):
+    tag = unique("s").split("-")[1]
+    item = new_item(api, manager["token"], sku=f"Scan-{tag}-1")
+    new_item(api, manager["token"], sku=f"Scan-{tag}-10")  # shares the prefix: a substring, not a match
+    for sku in (f"Scan-{tag}-1", f"SCAN-{tag}-1", f"scan-{tag}-1"):
+        res = api.get(f"{V1}/items?sku={quote(sku)}", token=staff["token"])
+        assert res.status == 200, res.text
+        assert [i["id"] for i in res.json()["data"]] == [item["id"]] and res.json()["total"] == 1
+    assert ids(api, staff["token"], f"sku=Scan-{tag}") == []
+    assert ids(api, staff["token"], f"sku=Scan-{tag}-1&below_threshold=false") == []  # it has 0 of 10
+
+
+def test_sku_filter_uses_the_unique_sku_index():
+    from shared import db
+    from shared.services import items
+
+    with db.transaction() as conn:
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = conn.query(f"EXPLAIN SELECT id FROM items WHERE {items.SKU_IS}", sku="X-1")
+    assert "items_sku_key" in " ".join(str(row) for row in plan), plan
+
+
 def test_search_matches_a_sku_fragment_case_insensitively(api, staff, manager):
     tag = unique("q").split("-")[1]
     item = new_item(api, manager["token"], sku=f"ZX-{tag}-77")

@@ -245,7 +245,8 @@ def test_openapi_request_bodies_for_functions_with_a_model(openapi):
 def test_openapi_path_ids_are_documented(openapi):
     for f in WEB:
         op = openapi["paths"][f.route][f.method.lower()]
-        names = {(p["name"], p["in"]) for p in op.get("parameters", [])}
+        params = [_resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+        names = {(p["name"], p["in"]) for p in params}
         assert (("id", "path") in names) == ("{id}" in f.route), f.qualified
 
 
