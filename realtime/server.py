@@ -26,6 +26,7 @@ from realtime.auth import Identity, Refused, identify
 from realtime.config import Config
 from realtime.hub import CLOSE_UNAUTHORIZED, Client, Hub
 from realtime.metrics import Metrics
+from shared.services import ops
 
 log = logging.getLogger("ims.realtime")
 
@@ -82,7 +83,9 @@ class RealtimeServer:
             self._handle, self.config.host, self.config.port, process_request=self._http,
             compression=None, ping_interval=self.config.ping_interval or None,
             ping_timeout=self.config.ping_interval or None, close_timeout=self.config.close_timeout,
-            max_size=MAX_MESSAGE, max_queue=4, server_header=None)
+            max_size=MAX_MESSAGE, max_queue=4, server_header=None,
+            # an Origin outside IMS_WS_ORIGINS is refused with 403 at the handshake
+            origins=None if self.config.origins is None else [*self.config.origins, None])
         self._tasks.append(asyncio.create_task(self.tail.run(), name="tail"))
         if self.config.stream_max_age:
             self._tasks.append(asyncio.create_task(self.tail.trim_forever(self.config.stream_max_age), name="trim"))
@@ -121,6 +124,10 @@ class RealtimeServer:
         if path == "/healthz":
             return await self._health(ws)
         if path == "/metrics":
+            if not ops.metrics_allowed(request.headers.get("Authorization")):
+                response = ws.respond(401, "/metrics wants the METRICS_TOKEN as a bearer token\n")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
             return await self._metrics(ws)
         return ws.respond(404, "Not Found: the live feed is at /ws\n")
 
