@@ -9,6 +9,7 @@ Bounded (MAX_EXAMPLES per operation and role) and derandomized, so CI sees the s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,11 +29,17 @@ SETTINGS = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, 
 
 
 @pytest.fixture(scope="module")
-def people(api, manager) -> dict[str, Any]:
+def people(api, manager) -> Iterator[dict[str, Any]]:
     """Callers of their own, and users the generated PATCH /users/{id} may change at will: the
-    session's manager and staff must keep their roles and tokens for the layers that run after this."""
-    return {"manager": make_user(api, manager, "manager"), "staff": make_user(api, manager, "staff"),
-            "targets": [make_user(api, manager, "staff")["user"]["id"] for _ in range(3)]}
+    session's manager and staff must keep their roles and tokens for the layers that run after this.
+    Every account the run created (generated managers among them) is deactivated afterwards, so the
+    later layers find the session's manager the only active one, as they expect."""
+    from shared import db
+
+    last = db.one("SELECT coalesce(max(id), 0) AS id FROM users")["id"]
+    yield {"manager": make_user(api, manager, "manager"), "staff": make_user(api, manager, "staff"),
+           "targets": [make_user(api, manager, "staff")["user"]["id"] for _ in range(3)]}
+    db.execute("UPDATE users SET is_active = false WHERE id > :id", id=last)
 
 
 @pytest.fixture(scope="module")
