@@ -33,7 +33,7 @@ _ERRORS = {
 _RETRY_AFTER = (429, 503)
 
 _HEADERS = {
-    "ETag": {"description": "The resource's version, for If-Match", "schema": {"type": "string"}},
+    "ETag": {"description": "The resource's version, for If-Match", "required": True, "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying",
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}},
 }
@@ -113,7 +113,8 @@ class _Schemas:
         for spec in specs:
             used: list[tuple[Any, JsonSchemaMode]] = [
                 (spec.body, "validation"),
-                (spec.response, "serialization"), (_list_item(spec.response), "serialization")]
+                (spec.response, "serialization"), (_list_item(spec.response), "serialization"),
+                *((model, "serialization") for model in spec.bodies.values())]
             for model, mode in used:
                 if _is_model(model) and (model, mode) not in wanted:
                     wanted.append((model, mode))
@@ -220,6 +221,10 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
         op["security"] = [{"bearerAuth": []}]
     for code in _statuses(function, spec):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+        if spec is not None and code in spec.bodies:  # an answer with a body of its own (e.g. /health)
+            own = _error_response(code, _ERRORS.get(code, "See the body"))
+            own["content"]["application/json"] = {"schema": schemas.of(spec.bodies[code], "serialization")}
+            responses[str(code)] = own
     op["responses"] = responses
     return op
 

@@ -75,6 +75,7 @@ class Spec:
     summary: str
     path_id: bool
     raises: tuple[int, ...] = ()  # the function's own outcomes (409, 412, 429…) beyond what is derived
+    bodies: dict[int, Any] = field(default_factory=dict)  # those of `raises` whose body is not a problem
     etag: bool = False  # a success carries the returned row's version as ETag
     if_match: bool = False  # honours If-Match (412 when it does not match)
 
@@ -287,14 +288,15 @@ def _function_name(fn: Callable[..., Any]) -> str:
 
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
-            path_id: bool = False, raises: tuple[int, ...] = (), etag: bool = False,
+            path_id: bool = False, raises: tuple[int, ...] | dict[int, Any] = (), etag: bool = False,
             if_match: bool = False) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
     """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
 
     What it declares is what /openapi.json says: 401/403 follow from `auth`, 404 from `path_id`,
     413/415/422 from `body` (422 from `query`), 503 for everyone; `raises` adds the function's own
-    outcomes (409 conflicts, 429 throttling…), `etag` the ETag of a success (the row's version),
-    `if_match` the If-Match precondition (412)."""
+    outcomes (409 conflicts, 429 throttling…; `{503: Health}` for one answered with a body of its
+    own rather than a problem), `etag` the ETag of a success (the row's version), `if_match` the
+    If-Match precondition (412)."""
     if auth not in AUTH_LEVELS:
         raise ValueError(f"auth must be one of {AUTH_LEVELS}, not {auth!r}")
     method = method.upper()
@@ -353,7 +355,8 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 return unexpected(request_id)
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
-                         (fn.__doc__ or "").strip(), path_id, tuple(raises), etag, if_match)
+                         (fn.__doc__ or "").strip(), path_id, tuple(raises),
+                         dict(raises) if isinstance(raises, dict) else {}, etag, if_match)
         main.__doc__ = fn.__doc__
         return main
 
