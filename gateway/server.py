@@ -137,7 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         if not path.startswith(activations.PREFIX) and not events.has_header(headers, "vary"):
             # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
             # functions' do; the invoke API is for the platform's machines, not for browsers.
-            headers = headers + list(cors.headers(self.headers.get("origin")).items())
+            try:
+                headers = headers + list(cors.headers(self.headers.get("origin")).items())
+            except Exception:  # the settings cannot be read: the answer goes out without CORS
+                log.exception("CORS headers (request %s)", request_id)
         self._send(status, headers, payload, request_id)
         access.info("%s %s %d %.1fms %s", method, path, status, (time.perf_counter() - start) * 1000,
                     request_id)

@@ -215,8 +215,9 @@ def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None
         raise errors.ValidationFailed([{"loc": ["body"], "msg": "A JSON body is required", "type": "missing"}])
     try:
         parsed = _parse_json(body)
-    except errors.ValidationFailed:
-        if not media_type:  # no Content-Type and not JSON: the body is of some other kind
+    except errors.ValidationFailed as exc:
+        if not media_type and exc.extra["errors"][0]["type"] == "json_invalid":
+            # no Content-Type and not JSON at all: the body is of some other kind
             raise errors.UnsupportedMediaType("Send the body as application/json.") from None
         raise
     try:

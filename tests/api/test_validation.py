@@ -100,6 +100,8 @@ def test_without_content_type_json_is_read_and_anything_else_is_415(api, staff, 
     ok = api.request("POST", path, token=staff["token"], body=b'{"quantity": 2}')
     assert ok.status == 200, ok.text
     assert_problem(api.request("POST", path, token=staff["token"], body=b"quantity=2"), 415, "unsupported_media_type")
+    duplicate = api.request("POST", path, token=staff["token"], body=b'{"quantity": 2, "quantity": 3}')
+    assert assert_validation(duplicate)[0]["type"] == "duplicate_key"  # JSON, just not acceptable JSON
     assert quantity(api, staff["token"], item) == 102
 
 
