@@ -70,7 +70,7 @@ def main() -> int:
         from gateway import cron, server
 
         httpd = server.make_server(host, port)
-        httpd.provide_api_key()
+        httpd.host_functions()
         # project.yml's scheduled triggers (ops/relay every minute, the mailer's retries, the digest)
         scheduler = cron.Scheduler(httpd.schedule, lambda t: httpd.activations.start(t.function, t.body))
         threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()

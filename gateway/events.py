@@ -72,7 +72,7 @@ def _result_headers(raw: Any) -> Headers:
     return out
 
 
-def _has(headers: Headers, name: str) -> bool:
+def has_header(headers: Headers, name: str) -> bool:
     name = name.lower()
     return any(k.lower() == name for k, _ in headers)
 
@@ -90,11 +90,11 @@ def to_http(result: Any, request_id: str) -> tuple[int, Headers, bytes]:
     elif isinstance(body, (dict, list)):
         # The platform serializes a JSON body itself.
         payload = json.dumps(body, separators=(",", ":")).encode()
-        if not _has(headers, "content-type"):
+        if not has_header(headers, "content-type"):
             headers.append(("Content-Type", "application/json"))
     else:
         payload = str(body).encode()
-        if not _has(headers, "content-type"):
+        if not has_header(headers, "content-type"):
             headers.append(("Content-Type", "text/html; charset=utf-8"))
     status = result.get("statusCode")
     if not isinstance(status, int) or not 100 <= status <= 599:

@@ -196,5 +196,8 @@ def check_spec(function: Function, main: Main) -> None:
         problems.append(f"auth {spec.auth!r} in code, {function.auth!r} in project.yml")
     if spec.path_id != has_id:
         problems.append(f"path_id={spec.path_id} in code, but the route is {function.route}")
+    if function.annotations.get("web-custom-options") is not True:
+        # shared.http answers CORS preflights; on DigitalOcean the platform would answer them instead.
+        problems.append("the annotation web-custom-options: true is missing (it answers OPTIONS itself)")
     if problems:
         raise ManifestError(f"{function.qualified}: " + "; ".join(problems))

@@ -19,11 +19,34 @@ REF = "#/components/schemas/{model}"
 BASE = "/api/v1"
 
 _ERRORS = {
-    401: "Missing, invalid or expired access token",
-    403: "The caller's role may not do this",
+    401: "Missing, invalid or expired credentials",
+    403: "The caller's role (or the account's state) may not do this",
     404: "No such resource",
     409: "Conflicts with the current state (duplicate, insufficient stock…)",
+    412: "If-Match does not name the current version",
+    413: "The body is larger than 1 MiB",
+    415: "The body is not application/json",
     422: "The request is not valid",
+    429: "Too many requests; wait for Retry-After seconds",
+    503: "A dependency (the database, Redis) is unavailable; retry after Retry-After seconds",
+}
+_RETRY_AFTER = (429, 503)
+
+_HEADERS = {
+    "ETag": {"description": "The resource's version, for If-Match", "required": True, "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+}
+_PARAMETERS = {
+    "IdempotencyKey": {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "description": "Repeat a POST safely: the first response for this key is replayed for 24 h "
+                       "(a key reused for a different request is 422)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "IfMatch": {
+        "name": "If-Match", "in": "header", "required": False,
+        "description": "The ETag (version) you last saw: 412 when the item changed meanwhile",
+        "schema": {"type": "string", "minLength": 1, "pattern": "[^\\s,]"}},
 }
 
 _PROBLEM = {
@@ -90,7 +113,8 @@ class _Schemas:
         for spec in specs:
             used: list[tuple[Any, JsonSchemaMode]] = [
                 (spec.body, "validation"),
-                (spec.response, "serialization"), (_list_item(spec.response), "serialization")]
+                (spec.response, "serialization"), (_list_item(spec.response), "serialization"),
+                *((model, "serialization") for model in spec.bodies.values())]
             for model, mode in used:
                 if _is_model(model) and (model, mode) not in wanted:
                     wanted.append((model, mode))
@@ -133,7 +157,31 @@ def _parameters(function: Function, spec: Any, schemas: _Schemas) -> list[dict[s
             schema.pop("title", None)
             param["schema"] = schema
             params.append(param)
+    if function.method == "POST" and function.auth != "public":
+        params.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if spec is not None and spec.if_match:
+        params.append({"$ref": "#/components/parameters/IfMatch"})
     return params
+
+
+def _statuses(function: Function, spec: Any) -> list[int]:
+    """Every error status the operation can answer: derived from what it declares, plus its own."""
+    codes = {503}  # every function may find the database (or Redis) down
+    if function.auth != "public":
+        codes |= {401, 403}
+    if "{id}" in (function.route or ""):
+        codes.add(404)
+    if spec is not None:
+        if spec.body is not None:
+            codes |= {413, 415, 422}
+        if spec.query is not None:
+            codes.add(422)
+        if function.method == "POST" and function.auth != "public":
+            codes.add(422)  # an Idempotency-Key that is too long or was used for another request
+        if spec.if_match:
+            codes |= {412, 422}  # 422: an If-Match that names no version at all
+        codes |= set(spec.raises)
+    return sorted(codes)
 
 
 def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, Any]:
@@ -155,29 +203,38 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
 
     responses: dict[str, Any] = {}
     status = spec.status if spec is not None else 200
-    if spec is not None and spec.response is not None:
+    if spec is not None and spec.response is str:  # plain text, e.g. Prometheus metrics
+        responses[str(status)] = {"description": "Success",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}
+    elif spec is not None and spec.response is not None:
         schema = schemas.of(spec.response, "serialization")
         responses[str(status)] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
+        if spec.etag:
+            responses[str(status)]["headers"] = {"ETag": {"$ref": "#/components/headers/ETag"}}
     elif spec is not None and status == 200:
         responses["200"] = {"description": "Success"}
         responses["204"] = {"description": "No content"}
     else:
         responses[str(status)] = {"description": "Success"}
 
-    errors: list[int] = []
     if function.auth != "public":
-        errors += [401, 403]
         op["security"] = [{"bearerAuth": []}]
-    if "{id}" in (function.route or ""):
-        errors.append(404)
-    if function.method in ("POST", "PUT", "PATCH"):
-        errors.append(409)
-    if spec is not None and (spec.body is not None or spec.query is not None):
-        errors.append(422)
-    for code in errors:
+    for code in _statuses(function, spec):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+        if spec is not None and code in spec.bodies:  # an answer with a body of its own (e.g. /health)
+            own = _error_response(code, _ERRORS.get(code, "See the body"))
+            own["content"]["application/json"] = {"schema": schemas.of(spec.bodies[code], "serialization")}
+            responses[str(code)] = own
     op["responses"] = responses
     return op
+
+
+def _error_response(code: int, text: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": text, "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if code in _RETRY_AFTER:
+        response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+    return response
 
 
 def build(functions: list[tuple[Function, Main]]) -> dict[str, Any]:
@@ -198,9 +255,9 @@ def build(functions: list[tuple[Function, Main]]) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": {**dict(sorted(schemas.components.items())), "Problem": _PROBLEM},
-            "responses": {f"E{code}": {"description": text, "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-                for code, text in _ERRORS.items()},
+            "responses": {f"E{code}": _error_response(code, text) for code, text in _ERRORS.items()},
+            "parameters": _PARAMETERS,
+            "headers": _HEADERS,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

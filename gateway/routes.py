@@ -39,8 +39,11 @@ class Router:
             table.setdefault(f.route, {})[f.method] = f
         self._dynamic = [(_pattern(route), methods) for route, methods in dynamic.items()]
 
-    def match(self, method: str, path: str) -> tuple[Function, str]:
-        """(function, __ow_path) for a request; raises NotFound / MethodNotAllowed."""
+    def match(self, method: str, path: str, requested: str | None = None) -> tuple[Function, str]:
+        """(function, __ow_path) for a request; raises NotFound / MethodNotAllowed.
+
+        A CORS preflight (OPTIONS naming the method it asks for in `requested`) goes to the function
+        serving that method, which answers it, as each function answers at its own URL on the platform."""
         if path.startswith(WEB):
             return self._function_url(path[len(WEB):])
         if not path.startswith(BASE + "/"):
@@ -60,6 +63,8 @@ class Router:
         if methods is None:
             raise errors.NotFound(f"No route for {path}.")
         function = methods.get(method)
+        if function is None and method == "OPTIONS" and requested:
+            function = methods.get(requested.upper()) or methods[min(methods)]
         if function is None:
             allow = ", ".join(sorted(methods))
             raise errors.MethodNotAllowed(f"Use {allow}.", headers={"Allow": allow})

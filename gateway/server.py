@@ -27,7 +27,7 @@ from gateway import activations, asyncapi, cron, events, manifest, openapi
 from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.routes import Router
-from shared import errors
+from shared import cors, errors, settings
 from shared.http import unexpected
 
 log = logging.getLogger("ims.gateway")
@@ -104,11 +104,21 @@ class Server(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def provide_api_key(self) -> None:
-        """Point the functions' chaining (shared.invoke) at this server, as the platform does for a
-        function annotated `provide-api-key: true`. Functions run in this process, so all see it."""
+    @property
+    def public_url(self) -> str:
+        """This gateway as a person reaches it from this machine (not 0.0.0.0)."""
+        host, port = self.server_address[:2]
+        host = "localhost" if str(host) in ("0.0.0.0", "::", "") else str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def host_functions(self) -> None:
+        """Be the platform of the functions in this process (make run, the tests' gateway; not every
+        server a test starts beside it): their chaining (shared.invoke) calls this server's invoke
+        API, as the platform arranges for a function annotated `provide-api-key: true`, and links in
+        mail point here unless PUBLIC_URL says otherwise (a default, not the environment)."""
         os.environ["__OW_API_HOST"] = self.url
         os.environ["__OW_API_KEY"] = self.activations.api_key
+        settings.local_default("PUBLIC_URL", self.public_url)
 
     def server_close(self) -> None:
         super().server_close()
@@ -136,6 +146,13 @@ class Handler(BaseHTTPRequestHandler):
             status, headers, payload = self._route(method, path, query, body, request_id)
         except errors.HTTPError as exc:
             status, headers, payload = events.error(exc, request_id)
+        if not path.startswith(activations.PREFIX) and not events.has_header(headers, "vary"):
+            # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
+            # functions' do; the invoke API is for the platform's machines, not for browsers.
+            try:
+                headers = headers + list(cors.headers(self.headers.get("origin")).items())
+            except Exception:  # the settings cannot be read: the answer goes out without CORS
+                log.exception("CORS headers (request %s)", request_id)
         self._send(status, headers, payload, request_id)
         access.info("%s %s %d %.1fms %s", method, path, status, (time.perf_counter() - start) * 1000,
                     request_id)
@@ -146,6 +163,9 @@ class Handler(BaseHTTPRequestHandler):
                request_id: str) -> tuple[int, events.Headers, bytes]:
         if method == "HEAD":
             method = "GET"  # answered as GET; _send leaves the body out
+        if path in ("/openapi.json", "/docs") and cors.is_preflight(
+                method, self.headers.get("access-control-request-method")):
+            return 204, list(cors.preflight(self.headers.get("origin"), "GET").items()), b""
         if method == "GET":
             if path == "/openapi.json":
                 return 200, [("Content-Type", "application/json")], self.server.openapi()
@@ -155,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode()
         if path.startswith(activations.PREFIX):
             return self.server.activations.handle(method, path, query, self.headers.get("authorization"), body)
-        function, suffix = self.server.router.match(method, path)
+        function, suffix = self.server.router.match(method, path, self.headers.get("access-control-request-method"))
         secret = function.secret()
         if secret and not hmac.compare_digest(self.headers.get("x-require-whisk-auth", "").encode(), secret.encode()):
             raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")

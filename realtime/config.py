@@ -22,6 +22,9 @@ class Config:
     catch_up_limit: int = 10_000  # live events held for a client while its replay runs
     stream_max_age: float = 0.0  # seconds of history the stream keeps (0: only IMS_STREAM_MAXLEN)
     close_timeout: float = 2.0  # seconds a closing handshake may take before the socket is dropped
+    # Browser origins (the Origin header) allowed to open the feed; None: any. A client that sends
+    # no Origin (not a browser: a server, a script) is always let in; it cannot be a forged page.
+    origins: tuple[str, ...] | None = None
 
 
 def _number(name: str, default: float, kind: type[int] | type[float] = float) -> float:
@@ -40,4 +43,10 @@ def load() -> Config:
         auth_timeout=_number("IMS_WS_AUTH_TIMEOUT", defaults.auth_timeout),
         client_buffer=int(_number("IMS_WS_CLIENT_BUFFER", defaults.client_buffer, int)),
         stream_max_age=_number("IMS_STREAM_MAX_AGE", defaults.stream_max_age),
+        origins=_origins(os.environ.get("IMS_WS_ORIGINS", "")),
     )
+
+
+def _origins(raw: str) -> tuple[str, ...] | None:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    return None if not origins or "*" in origins else origins

@@ -20,6 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Origin
 
 from realtime import stream, tail
 from realtime.auth import Identity, Refused, identify
@@ -27,6 +28,7 @@ from realtime.config import Config
 from realtime.hub import CLOSE_UNAUTHORIZED, Client, Hub
 from realtime.metrics import Metrics
 from shared.errors import Unavailable
+from shared.services import ops
 
 log = logging.getLogger("ims.realtime")
 
@@ -83,7 +85,9 @@ class RealtimeServer:
             self._handle, self.config.host, self.config.port, process_request=self._http,
             compression=None, ping_interval=self.config.ping_interval or None,
             ping_timeout=self.config.ping_interval or None, close_timeout=self.config.close_timeout,
-            max_size=MAX_MESSAGE, max_queue=4, server_header=None)
+            max_size=MAX_MESSAGE, max_queue=4, server_header=None,
+            # an Origin outside IMS_WS_ORIGINS is refused with 403 at the handshake
+            origins=None if self.config.origins is None else [*map(Origin, self.config.origins), None])
         self._tasks.append(asyncio.create_task(self.tail.run(), name="tail"))
         if self.config.stream_max_age:
             self._tasks.append(asyncio.create_task(self.tail.trim_forever(self.config.stream_max_age), name="trim"))
@@ -122,6 +126,10 @@ class RealtimeServer:
         if path == "/healthz":
             return await self._health(ws)
         if path == "/metrics":
+            if not ops.metrics_allowed(request.headers.get("Authorization")):
+                response = ws.respond(401, "/metrics wants the METRICS_TOKEN as a bearer token\n")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
             return await self._metrics(ws)
         return ws.respond(404, "Not Found: the live feed is at /ws\n")
 

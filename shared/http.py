@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
-from shared import errors
+from shared import cors, errors
 from shared.jsontext import dumps  # re-exported: responses are written with it
 from shared.services import idempotency
 from shared.types import Request, Response, Spec  # the functions import Request and Response from here
@@ -136,24 +137,90 @@ def _validate_query(model: type[BaseModel], raw: str) -> Any:
         raise _validation_errors(exc, "query") from None
 
 
-def _validate_body(model: type[BaseModel], body: bytes) -> Any:
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _json_error(msg: str, kind: str = "json_invalid", *loc: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed([{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"quantity": 1, "quantity": 1000} means 1000 to one parser and 1 to another: refuse it.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _json_error("Duplicate key in a JSON object", "duplicate_key", key)
+        obj[key] = value
+    return obj
+
+
+def _number(text: str) -> Any:
+    # JSON Schema counts 1.0 (and 1e2) as an integer; so does this parser. Other fractions stay floats.
+    value = decimal.Decimal(text)
+    if value == value.to_integral_value() and abs(value) < 10**30:
+        return int(value)
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise _json_error("Number out of range")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _json_error(f"{name} is not JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_float=_number,
+                          parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise _json_error("The body is not UTF-8") from None
+    except RecursionError:
+        raise _json_error("The JSON is nested too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError, and an integer of more than 4300 digits
+        raise _json_error(f"Invalid JSON: {exc.args[0] if exc.args else exc}"[:200]) from None
+
+
+def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None = None) -> Any:
+    """The body as `model`: JSON only (415 for another media type), no duplicate keys, strict types."""
     from pydantic import ValidationError
 
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and not _is_json(media_type):
+        raise errors.UnsupportedMediaType("Send the body as application/json.")
     if not body.strip():
         raise errors.ValidationFailed([{"loc": ["body"], "msg": "A JSON body is required", "type": "missing"}])
     try:
-        data = model.model_validate_json(body, strict=True)
+        parsed = _parse_json(body)
+    except errors.ValidationFailed as exc:
+        if not media_type and exc.extra["errors"][0]["type"] == "json_invalid":
+            # no Content-Type and not JSON at all: the body is of some other kind
+            raise errors.UnsupportedMediaType("Send the body as application/json.") from None
+        raise
+    try:
+        # Validated as JSON text, so pydantic's strict JSON rules apply (a decimal may be a string).
+        data = model.model_validate_json(json.dumps(parsed), strict=True)
     except ValidationError as exc:
         raise _validation_errors(exc, "body") from None
     _reject_nul(dict(data), "body")
     return data
 
 
+def _check_if_match(value: str | None) -> None:
+    # An empty If-Match names no version at all: refused, rather than read as "none matches" (412).
+    if value is not None and not value.strip(" \t,"):
+        raise errors.ValidationFailed([{"loc": ["header", "If-Match"], "msg": "Name a version or *",
+                                        "type": "if_match"}])
+
+
 # --- responses ---------------------------------------------------------------------------------
 
-def respond(result: Any, status: int, request_id: str) -> dict[str, Any]:
+def respond(result: Any, status: int, request_id: str, etag: bool = False) -> dict[str, Any]:
     res = result if isinstance(result, Response) else Response(result, status)
     headers = {"X-Request-Id": request_id, **res.headers}
+    if etag and isinstance(res.body, dict) and "version" in res.body:
+        headers.setdefault("ETag", f'"{res.body["version"]}"')
     if res.body is None:
         return {"statusCode": 204 if res.status == 200 else res.status, "headers": headers, "body": ""}
     if isinstance(res.body, str):
@@ -196,9 +263,16 @@ def _function_name(fn: Callable[..., Any]) -> str:
 
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
-            path_id: bool = False, password_change_exempt: bool = False,
+            path_id: bool = False, raises: tuple[int, ...] | dict[int, Any] = (), etag: bool = False,
+            if_match: bool = False, password_change_exempt: bool = False,
             ) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
     """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
+
+    What it declares is what /openapi.json says: 401/403 follow from `auth`, 404 from `path_id`,
+    413/415/422 from `body` (422 from `query`), 503 for everyone; `raises` adds the function's own
+    outcomes (409 conflicts, 429 throttling…; `{503: Health}` for one answered with a body of its
+    own rather than a problem), `etag` the ETag of a success (the row's version), `if_match` the
+    If-Match precondition (412).
 
     A user whose password a manager reset may only call the functions declared
     `password_change_exempt=True` (their own account: change the password, me, logout) until they
@@ -211,10 +285,27 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
         local_name = _function_name(fn)
 
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
-            request_id = "-"
             try:
                 req = parse_event(args if isinstance(args, dict) else {})
-                request_id = req.request_id
+            except errors.HTTPError as exc:
+                return problem(exc, "-")
+            except Exception:
+                log.exception("unhandled error in %s (unparsable event)", _function_name(fn))
+                return unexpected("-")
+            result = answer(req)
+            try:
+                result["headers"].update(cors.headers(req.header("origin")))
+            except Exception:  # configuration unreadable: the answer stands, without CORS
+                log.exception("CORS headers for %s (request %s)", _function_name(fn), req.request_id)
+            return result
+
+        def answer(req: Request) -> dict[str, Any]:
+            request_id = req.request_id
+            try:
+                if cors.is_preflight(req.method, req.header("access-control-request-method")):
+                    return {"statusCode": 204, "headers": {"X-Request-Id": request_id,
+                                                           **cors.preflight(req.header("origin"), method)},
+                            "body": ""}
                 if req.method != method:
                     raise errors.MethodNotAllowed(f"Use {method}.", headers={"Allow": method})
                 if auth != "public":
@@ -229,12 +320,14 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 if query is not None:
                     req.params = _validate_query(query, req.raw_query)
                 if body is not None:
-                    req.data = _validate_body(body, req.body)
-                if method == "POST" and req.user is not None and req.header("idempotency-key"):
+                    req.data = _validate_body(body, req.body, req.header("content-type"))
+                if if_match:
+                    _check_if_match(req.header("if-match"))
+                if method == "POST" and req.user is not None and req.header("idempotency-key") is not None:
                     # Deployed, every function file is main__.py: the platform's action name tells them apart.
                     action = os.environ.get("__OW_ACTION_NAME") or local_name
-                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id))
-                return respond(fn(req), status, request_id)
+                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag))
+                return respond(fn(req), status, request_id, etag)
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
             except errors.Unavailable as exc:  # a dependency is down: its module logged the outage once
@@ -244,7 +337,8 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 return unexpected(request_id)
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
-                         (fn.__doc__ or "").strip(), path_id, password_change_exempt)
+                         (fn.__doc__ or "").strip(), path_id, tuple(raises),
+                         dict(raises) if isinstance(raises, dict) else {}, etag, if_match, password_change_exempt)
         main.__doc__ = fn.__doc__
         return main
 

@@ -1,14 +1,19 @@
-"""Request and response shapes (pydantic). Bodies are validated strictly: an integer sent as a
-string, a fraction where an integer belongs or an unknown field is a 422. Query strings arrive as
-text, so their models convert, but still reject unknown parameters."""
+"""Request and response shapes (pydantic). The OpenAPI document is built from them, and the server
+accepts exactly what it allows: in a body, an integer sent as a string, a fraction where an integer
+belongs (1.0 is the integer 1, as JSON Schema has it), null where the field is not nullable or an
+unknown field is a 422. Query strings arrive as text: an integer is digits, a boolean `true` or
+`false`, a timestamp RFC 3339 (never a Unix time); unknown parameters are refused too."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, Optional, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -21,42 +26,133 @@ def _email(value: str) -> str:
     return value
 
 
+# Blank is ASCII whitespace only, so that the document's pattern (one character that is not) means
+# the same to every JSON Schema validator as it does here.
+_BLANK = " \t\n\r\x0b\x0c"
+# PostgreSQL text cannot hold NUL: no string may contain it, and the document says so.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\x0b\x0c][^\x00]*$"
+
+
 def _stripped(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be blank")
-    return value
+    return value.strip(_BLANK)
 
 
 def _bcrypt_length(value: str) -> str:
     if len(value.encode()) > 72:  # bcrypt's limit (shared.auth.BCRYPT_MAX_BYTES); kept light to import here
-        raise ValueError("must be at most 72 bytes in UTF-8")
+        # JSON Schema counts characters, not bytes: the document states this rule in words only.
+        raise PydanticCustomError("password_bytes", "must be at most 72 bytes in UTF-8")
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Password = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_bcrypt_length)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_stripped)]
-ItemName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_stripped)]
+def _integer(value: Any) -> Any:
+    if isinstance(value, str):  # a query value: digits only ("1.0", "+1", " 1", "1_0" are not integers)
+        if not re.fullmatch(r"-?[0-9]{1,20}", value):
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str):  # a query value: what OpenAPI serializes a boolean as, nothing else
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value == "true"
+    return value
+
+
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)")
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, str):  # a query value: RFC 3339 with its offset; a number is no timestamp
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("must be an RFC 3339 date-time such as 2026-11-30T08:00:00Z")
+        return dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return value
+
+
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)]
+Password = Annotated[str, Field(min_length=8, max_length=72, pattern=NO_NUL, description="at most 72 bytes in UTF-8"),
+                     AfterValidator(_bcrypt_length)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK), AfterValidator(_stripped)]
+ItemName = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK), AfterValidator(_stripped)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
-Text = Annotated[str, Field(max_length=2000)]
-Notes = Annotated[str, Field(max_length=500)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2,
-                                 description="a decimal string such as \"12.50\" (a number is accepted)")]
+Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+Notes = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
+MONEY_MAX = Decimal("9999999999.99")
+_MONEY_TEXT = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+
+
+def _money(value: Any) -> Any:
+    if isinstance(value, str):
+        if not re.fullmatch(_MONEY_TEXT, value):
+            raise ValueError("must be a decimal string such as 12.50, with at most two decimals")
+        return Decimal(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # A JSON number is binary: 0.57 may arrive as 0.5700000000000001. Bounds are checked on
+        # the number sent, then it is rounded to cents.
+        if not 0 <= value <= MONEY_MAX:
+            raise ValueError(f"must be between 0 and {MONEY_MAX}")
+        return Decimal(repr(value)).quantize(Decimal("0.01"))
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(_money), WithJsonSchema({
+    "anyOf": [{"type": "string", "pattern": _MONEY_TEXT},
+              {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX)}],
+    "description": "a decimal string such as \"12.50\"; a number is accepted and rounded to cents"})]
+Unit = Annotated[str, Field(min_length=1, max_length=20, pattern=NO_NUL)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Role = Literal["staff", "manager"]
+# query-string forms (see the module's docstring)
+QInt = BeforeValidator(_integer)
+QBool = Annotated[bool, BeforeValidator(_boolean)]
+QTime = Annotated[dt.datetime, BeforeValidator(_timestamp)]
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    # An omitted() field's default is "absent", not a null the document would then seem to allow.
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None and "anyOf" not in prop and prop.get("type") != "null":
+            del prop["default"]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True, json_schema_extra=_drop_null_defaults)
+
+
+def _at_least_one(schema: dict[str, Any]) -> None:
+    _drop_null_defaults(schema)
+    schema["minProperties"] = 1
+
+
+class Patch(Body):
+    """A partial update: only the fields sent change, and at least one must be sent. A field that
+    may be left out but not cleared is declared `X = omitted()`: its default (None, "not sent") is not
+    validated, an explicit null is refused as not an X, and the document says X, not X-or-null."""
+
+    model_config = ConfigDict(json_schema_extra=_at_least_one)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Patch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
+def omitted() -> Any:
+    """The default of a field that may be left out but not sent as null (see Patch)."""
+    return Field(None)
 
 
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    per_page: Annotated[int, Field(ge=1, le=100)] = 25
+    page: Annotated[int, Field(ge=1, le=1_000_000), QInt] = 1
+    per_page: Annotated[int, Field(ge=1, le=100), QInt] = 25
 
 
 class Out(BaseModel):
@@ -74,12 +170,12 @@ class RegisterIn(Body):
 
 
 class LoginIn(Body):
-    email: Annotated[str, Field(max_length=254)]
-    password: Annotated[str, Field(max_length=128)]
+    email: Email
+    password: Annotated[str, Field(max_length=128, pattern=NO_NUL)]
 
 
 class RefreshIn(Body):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
 
 
 class UserCreate(RegisterIn):
@@ -87,7 +183,7 @@ class UserCreate(RegisterIn):
 
 
 class PasswordChangeIn(Body):
-    current_password: Annotated[str, Field(max_length=128)]
+    current_password: Annotated[str, Field(max_length=128, pattern=NO_NUL)]
     new_password: Password
 
 
@@ -95,10 +191,10 @@ class PasswordResetIn(Body):
     temporary_password: Password
 
 
-class UserPatch(Body):
-    full_name: Optional[Name] = None
-    role: Optional[Role] = None
-    is_active: Optional[bool] = None
+class UserPatch(Patch):
+    full_name: Name = omitted()
+    role: Role = omitted()
+    is_active: bool = omitted()
 
 
 class User(Out):
@@ -152,7 +248,7 @@ class ItemFields(Body):
     description: Optional[Text] = None
     category_id: Optional[Id] = None
     location_id: Optional[Id] = None
-    unit: Annotated[str, Field(min_length=1, max_length=20)] = "pcs"
+    unit: Unit = "pcs"
     price: Optional[Money] = None
     low_stock_threshold: Count = 10
 
@@ -168,18 +264,19 @@ class ItemReplace(ItemFields):
     quantity: Optional[Count] = None
 
 
-class ItemPatch(Body):
-    """Only the fields sent change. Staff may send `quantity` alone (a count)."""
+class ItemPatch(Patch):
+    """Only the fields sent change (null clears description, category, location and price). Staff
+    may send `quantity` alone (a count)."""
 
-    name: Optional[ItemName] = None
-    sku: Optional[Sku] = None
+    name: ItemName = omitted()
+    sku: Sku = omitted()
     description: Optional[Text] = None
     category_id: Optional[Id] = None
     location_id: Optional[Id] = None
-    quantity: Optional[Count] = None
-    unit: Optional[Annotated[str, Field(min_length=1, max_length=20)]] = None
+    quantity: Count = omitted()
+    unit: Unit = omitted()
     price: Optional[Money] = None
-    low_stock_threshold: Optional[Count] = None
+    low_stock_threshold: Count = omitted()
 
 
 class MovementIn(Body):
@@ -188,12 +285,13 @@ class MovementIn(Body):
 
 
 class ItemQuery(Query):
-    search: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
-    category_id: Optional[Id] = None
-    location_id: Optional[Id] = None
-    min_quantity: Optional[Count] = None
-    max_quantity: Optional[Count] = None
-    below_threshold: Optional[bool] = None
+    search: Optional[Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]] = None
+    sku: Optional[Annotated[Sku, Field(description="exactly this SKU, in any case")]] = None
+    category_id: Optional[Annotated[Id, QInt]] = None
+    location_id: Optional[Annotated[Id, QInt]] = None
+    min_quantity: Optional[Annotated[Count, QInt]] = None
+    max_quantity: Optional[Annotated[Count, QInt]] = None
+    below_threshold: Optional[QBool] = None
     sort_by: Literal["name", "sku", "quantity", "price", "updated_at", "created_at"] = "name"
     order: Literal["asc", "desc"] = "asc"
 
@@ -221,11 +319,11 @@ Action = Literal["create", "update", "delete", "restock", "withdraw", "count"]
 
 
 class LogQuery(Query):
-    item_id: Optional[Id] = None
-    user_id: Optional[Id] = None
+    item_id: Optional[Annotated[Id, QInt]] = None
+    user_id: Optional[Annotated[Id, QInt]] = None
     action: Optional[Action] = None
-    since: Optional[dt.datetime] = None
-    until: Optional[dt.datetime] = None
+    since: Optional[QTime] = None
+    until: Optional[QTime] = None
 
 
 class LogEntry(Out):
@@ -241,11 +339,12 @@ class LogEntry(Out):
     created_at: dt.datetime
 
 
-MailStatus = Literal["pending", "sending", "sent", "failed", "skipped"]
+# `logged`: no mail transport is configured, so the message went to the log instead of a mailbox.
+MailStatus = Literal["pending", "sending", "sent", "logged", "failed", "skipped"]
 
 
 class AlertQuery(Query):
-    acknowledged: Optional[bool] = None
+    acknowledged: Optional[QBool] = None
     mail_status: Optional[MailStatus] = None
 
 
@@ -257,6 +356,7 @@ class Alert(Out):
     quantity: int
     threshold: int
     created_at: dt.datetime
+    acknowledged: bool
     acknowledged_at: Optional[dt.datetime]
     acknowledged_by: Optional[int]
     resolved_at: Optional[dt.datetime]

@@ -38,6 +38,8 @@ class Settings:
     login_limit_account: int = 100  # attempts per account per window, from anywhere
     login_window: int = 15 * 60  # seconds
     bcrypt_concurrency: int = 1  # bcrypt hashes/checks at once per process
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; "*" for any
+    metrics_token: str = ""  # when set, /metrics wants it as a bearer token
     access_ttl: int = 3600
     refresh_ttl: int = 7 * 24 * 3600
 
@@ -48,6 +50,10 @@ def _env(name: str, default: str | None = None) -> str:
     if value is None:
         raise ConfigError(f"{name} is not set; see README.md, 'Configuration'")
     return value
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name, "").split(",") if part.strip())
 
 
 def _int(name: str, default: int) -> int:
@@ -102,9 +108,11 @@ def _load() -> Settings:
         allow_self_registration=_env("ALLOW_SELF_REGISTRATION", "true").lower() in ("1", "true", "yes", "on"),
         stream_maxlen=_int("IMS_STREAM_MAXLEN", 100_000),
         db_pool_size=_int("IMS_DB_POOL_SIZE", 8),
-        public_url=_env("PUBLIC_URL", "http://localhost:8000").rstrip("/"),
+        # Unset when deployed: mail carries no link rather than a wrong one. The local gateway gives
+        # its own address as the default (local_default).
+        public_url=_env("PUBLIC_URL", _local_defaults.get("PUBLIC_URL", "")).rstrip("/"),
         mail_from=_env("MAIL_FROM", "IMS <ims@localhost>"),
-        alert_email_to=tuple(a.strip() for a in _env("ALERT_EMAIL_TO", "").split(",") if a.strip()),
+        alert_email_to=_list("ALERT_EMAIL_TO"),
         sendgrid_api_key=_env("SENDGRID_API_KEY", ""),
         sendgrid_host=_env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
         smtp_url=_env("SMTP_URL", ""),
@@ -120,10 +128,22 @@ def _load() -> Settings:
         login_limit_account=max(1, _int("LOGIN_LIMIT_PER_ACCOUNT", 100)),
         login_window=max(1, _int("LOGIN_WINDOW_SECONDS", 15 * 60)),
         bcrypt_concurrency=max(1, _int("IMS_BCRYPT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))),
+        cors_origins=tuple(origin.rstrip("/") for origin in _list("CORS_ORIGINS")),
+        metrics_token=_env("METRICS_TOKEN", ""),
     )
 
 
 _settings: Settings | None = None
+_local_defaults: dict[str, str] = {}
+
+
+def local_default(name: str, value: str) -> None:
+    """A default only this process knows (the local gateway's own address for PUBLIC_URL); the
+    environment still wins. Settings read before are read again with it."""
+    global _settings
+    if _local_defaults.get(name) != value:
+        _local_defaults[name] = value
+        _settings = None
 
 
 def get() -> Settings:

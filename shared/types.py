@@ -69,4 +69,8 @@ class Spec:
     status: int
     summary: str
     path_id: bool
-    password_change_exempt: bool = False
+    raises: tuple[int, ...] = ()  # the function's own outcomes (409, 412, 429…) beyond what is derived
+    bodies: dict[int, Any] = field(default_factory=dict)  # those of `raises` whose body is not a problem
+    etag: bool = False  # a success carries the returned row's version as ETag
+    if_match: bool = False  # honours If-Match (412 when it does not match)
+    password_change_exempt: bool = False  # callable before a reset password was changed

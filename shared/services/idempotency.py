@@ -30,8 +30,8 @@ def _reused(msg: str) -> errors.ValidationFailed:
 
 def run(req: Request, name: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     key = req.header("idempotency-key") or ""
-    if len(key) > 255:
-        raise _reused("The Idempotency-Key may be at most 255 characters.")
+    if not key or len(key) > 255:
+        raise _reused("The Idempotency-Key must have 1 to 255 characters.")
     fingerprint = hashlib.sha256(b"\n".join([name.encode(), req.path.encode(), req.body])).hexdigest()
     ids = {"user_id": req.principal.id, "key": key}
     with db.transaction() as conn:

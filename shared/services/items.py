@@ -80,7 +80,8 @@ _RAISE = """
 INSERT INTO alerts (item_id, quantity, threshold) VALUES (:id, :quantity, :threshold)
 ON CONFLICT (item_id) WHERE resolved_at IS NULL DO NOTHING RETURNING id"""
 _RESOLVE = "UPDATE alerts SET resolved_at = now() WHERE item_id = :id AND resolved_at IS NULL RETURNING id"
-_SKU_TAKEN = "SELECT 1 AS taken FROM items WHERE lower(sku) = lower(:sku) AND id <> :id"
+SKU_IS = "lower(sku) = lower(:sku)"  # exact, in any case: the unique index items_sku_key answers it
+_SKU_TAKEN = f"SELECT 1 AS taken FROM items WHERE {SKU_IS} AND id <> :id"
 
 _SORTS = {"name": "lower(name)", "sku": "lower(sku)", "quantity": "quantity", "price": "price",
           "updated_at": "updated_at", "created_at": "created_at"}
@@ -124,6 +125,9 @@ def search(q: ItemQuery) -> dict[str, Any]:
             params["search"] = q.search
         where.append("(lower(name) LIKE :pattern OR lower(sku) LIKE :pattern)")
         params["pattern"] = _like(q.search)
+    if q.sku is not None:
+        where.append(SKU_IS)
+        params["sku"] = q.sku
     for field, clause in (("category_id", "category_id = :category_id"),
                           ("location_id", "location_id = :location_id"),
                           ("min_quantity", "quantity >= :min_quantity"),
@@ -289,10 +293,6 @@ def patch(item_id: int, data: ItemPatch, user: Principal, if_match: str | None, 
     sent = data.model_fields_set
     if not user.is_manager and sent - {"quantity"}:
         raise errors.Forbidden("Staff may only change an item's quantity (a count).", code="staff_count_only")
-    not_null = {"name", "sku", "unit", "quantity", "low_stock_threshold"}
-    for field in sent & not_null:
-        if getattr(data, field) is None:
-            raise errors.ValidationFailed([{"loc": ["body", field], "msg": "May not be null", "type": "null"}])
     return update(item_id, {f: getattr(data, f) for f in sent}, user, if_match, request_id)
 
 

@@ -10,8 +10,8 @@ from shared.types import Principal
 
 _LOG_COLS = ("id, item_id, user_id, action, quantity_before, quantity_after, "
              "quantity_after - quantity_before AS delta, notes, request_id, created_at")
-_ALERT_COLS = ("a.id, a.item_id, i.name AS item_name, i.sku AS item_sku, a.quantity, a.threshold, "
-               "a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, "
+_ALERT_COLS = ("a.id, a.item_id, i.name AS item_name, i.sku AS item_sku, a.quantity, a.threshold, a.created_at, "
+               "a.acknowledged_at IS NOT NULL AS acknowledged, a.acknowledged_at, a.acknowledged_by, a.resolved_at, "
                "a.mail_status, a.mail_attempts, a.mail_sent_at, a.mail_last_error")
 
 

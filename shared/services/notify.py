@@ -1,6 +1,7 @@
 """Low-stock mail and the digest.
 
-An alert's mail goes pending -> sending -> sent, or back to pending with a back-off after a failure,
+An alert's mail goes pending -> sending -> sent (`logged` when no transport is configured and the
+message only went to the log), or back to pending with a back-off after a failure,
 or failed once MAIL_MAX_ATTEMPTS are spent. A mailer claims ONE alert at a time in a single
 statement (`FOR UPDATE SKIP LOCKED`, then `sending` with a lease), so concurrent mailers never send
 the same alert twice; one that died mid-send has its claim expire after LEASE and the alert is
@@ -54,7 +55,7 @@ RETURNING a.id, a.item_id, a.threshold, a.created_at, a.mail_attempts,
           i.name, i.sku, i.quantity, i.unit, l.name AS location"""
 
 _SENT = """
-UPDATE alerts SET mail_status = 'sent', mail_sent_at = now(), mail_last_error = NULL
+UPDATE alerts SET mail_status = :status, mail_sent_at = now(), mail_last_error = NULL
 WHERE id = :id AND mail_status = 'sending' AND mail_attempts = :attempt"""
 
 _FAILED = """
@@ -89,8 +90,10 @@ def recipients() -> tuple[str, ...]:
     return configured or tuple(row["email"] for row in db.query(_MANAGERS))
 
 
-def _item_link(item_id: int) -> str:
-    return f"{settings.get().public_url}/api/v1/items/{item_id}"
+def _item_link(item_id: int) -> str | None:
+    """Where the item is, or None when PUBLIC_URL is unknown: no link beats a wrong one."""
+    base = settings.get().public_url
+    return f"{base}/api/v1/items/{item_id}" if base else None
 
 
 def _delay(attempts: int) -> int:
@@ -108,12 +111,12 @@ def alert_message(alert: dict[str, Any], to: tuple[str, ...]) -> mail.Message:
             ("Threshold", f"{alert['threshold']} {alert['unit']}"), ("Location", location)]
     text = (f"{alert['name']} has fallen below its low-stock threshold.\n\n"
             + "".join(f"{label + ':':<11}{value}\n" for label, value in rows)
-            + f"\nOpen it: {link}\n")
+            + (f"\nOpen it: {link}\n" if link else ""))
     cells = "".join(f"<tr><th align=\"left\">{label}</th><td>{html.escape(str(value))}</td></tr>"
                     for label, value in rows)
     body = (f"<p><strong>{html.escape(alert['name'])}</strong> has fallen below its low-stock threshold.</p>"
             f"<table>{cells}</table>"
-            f"<p><a href=\"{html.escape(link)}\">Open {html.escape(alert['name'])} in IMS</a></p>")
+            + (f"<p><a href=\"{html.escape(link)}\">Open {html.escape(alert['name'])} in IMS</a></p>" if link else ""))
     return mail.Message(to=to, subject=subject, text=text, html=body)
 
 
@@ -153,7 +156,8 @@ def send_alerts(alert_ids: list[int] | None = None) -> dict[str, Any]:
             if transport_down:
                 break
             continue  # something about this alert; the others may well go out
-        db.execute(_SENT, **fence)
+        # With no transport the message went to the log: recorded as such, not as delivered.
+        db.execute(_SENT, **fence, status="logged" if outcome["transport"] == "log" else "sent")
         outcome["sent"].append(alert["id"])
         log.info("alert %s mailed to %s", alert["id"], ", ".join(to))
     return outcome
@@ -201,7 +205,8 @@ def digest_message(low: list[dict[str, Any]], unsent: list[dict[str, Any]], to: 
         if unsent_total > len(unsent):
             text.append(f"… and {unsent_total - len(unsent)} more (GET /api/v1/alerts?mail_status=failed)")
             body.append(f"<p>… and {unsent_total - len(unsent)} more.</p>")
-    text.append(f"\n{settings.get().public_url}/api/v1/items?below_threshold=true")
+    if settings.get().public_url:
+        text.append(f"\n{settings.get().public_url}/api/v1/items?below_threshold=true")
     return mail.Message(to=to, subject=subject, text="\n".join(text) + "\n", html="".join(body))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import db, events
+from shared import db, events, settings
 
 _GAUGES = """
 SELECT (SELECT count(*) FROM items) AS items,
@@ -55,3 +55,15 @@ def metrics() -> str:
             continue
         lines += [f"# HELP ims_{name} {_HELP[name]}", f"# TYPE ims_{name} gauge", f"ims_{name} {float(value):g}"]
     return "\n".join(lines) + "\n"
+
+
+def metrics_allowed(authorization: str | None) -> bool:
+    """/metrics holds business figures: with METRICS_TOKEN set, only `Bearer <METRICS_TOKEN>` reads
+    them (Prometheus sends it with `authorization: {credentials: …}`); unset, anyone may."""
+    import hmac
+
+    expected = settings.get().metrics_token
+    if not expected:
+        return True
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())

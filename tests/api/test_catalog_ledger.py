@@ -177,11 +177,13 @@ def test_crossing_below_threshold_raises_exactly_one_alert(api, manager, staff, 
 def test_unacknowledged_alert_is_listed_and_acknowledging_records_who(api, manager, staff, item):
     api.post(f"{V1}/items/{item['id']}/withdraw", {"quantity": 95}, token=staff["token"])
     [alert] = alerts_for(api, manager["token"], item["id"], "&acknowledged=false")
+    assert alert["acknowledged"] is False and alert["acknowledged_by"] is None
     res = api.patch(f"{V1}/alerts/{alert['id']}/acknowledge", token=manager["token"])
     assert res.status == 200, res.text
     acked = res.json()
     assert acked["id"] == alert["id"] and acked["acknowledged_by"] == manager["user"]["id"]
-    assert acked["acknowledged_at"] is not None
+    assert acked["acknowledged"] is True and acked["acknowledged_at"] is not None
+    assert alerts_for(api, manager["token"], item["id"], "&acknowledged=true")[0]["acknowledged"] is True
     assert alerts_for(api, manager["token"], item["id"], "&acknowledged=false") == []
     assert [a["id"] for a in alerts_for(api, manager["token"], item["id"], "&acknowledged=true")] == [alert["id"]]
     again = api.patch(f"{V1}/alerts/{alert['id']}/acknowledge", token=manager["token"]).json()

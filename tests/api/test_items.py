@@ -189,6 +189,16 @@ def test_stale_if_match_on_delete_is_412_and_keeps_the_item(api, manager, item):
     assert get(api, manager["token"], item["id"]).status == 200
 
 
+@pytest.mark.parametrize("value", ["", " ", ","])
+def test_an_empty_if_match_names_no_version_and_is_422(api, manager, item, value):
+    for res in (api.patch(f"{V1}/items/{item['id']}", {"unit": "kg"}, token=manager["token"],
+                          headers={"If-Match": value}),
+                api.delete(f"{V1}/items/{item['id']}", token=manager["token"], headers={"If-Match": value})):
+        body = assert_problem(res, 422)
+        assert body["errors"][0]["loc"] == ["header", "If-Match"]
+    assert get(api, manager["token"], item["id"]).json() == item
+
+
 # --- delete -------------------------------------------------------------------------------------
 
 def test_delete_is_204_then_404_and_the_history_stays(api, manager, item):
@@ -288,6 +298,28 @@ def test_list_per_page_100_is_allowed(api, staff):
 
 def _search(api, token, text: str) -> list[int]:
     return ids(api, token, f"search={quote(text)}&per_page=100&sort_by=created_at&order=desc")
+
+
+def test_sku_filter_is_an_exact_case_insensitive_match(api, staff, manager):
+    tag = unique("s").split("-")[1]
+    item = new_item(api, manager["token"], sku=f"Scan-{tag}-1")
+    new_item(api, manager["token"], sku=f"Scan-{tag}-10")  # shares the prefix: a substring, not a match
+    for sku in (f"Scan-{tag}-1", f"SCAN-{tag}-1", f"scan-{tag}-1"):
+        res = api.get(f"{V1}/items?sku={quote(sku)}", token=staff["token"])
+        assert res.status == 200, res.text
+        assert [i["id"] for i in res.json()["data"]] == [item["id"]] and res.json()["total"] == 1
+    assert ids(api, staff["token"], f"sku=Scan-{tag}") == []
+    assert ids(api, staff["token"], f"sku=Scan-{tag}-1&below_threshold=false") == []  # it has 0 of 10
+
+
+def test_sku_filter_uses_the_unique_sku_index():
+    from shared import db
+    from shared.services import items
+
+    with db.transaction() as conn:
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = conn.query(f"EXPLAIN SELECT id FROM items WHERE {items.SKU_IS}", sku="X-1")
+    assert "items_sku_key" in " ".join(str(row) for row in plan), plan
 
 
 def test_search_matches_a_sku_fragment_case_insensitively(api, staff, manager):

@@ -399,3 +399,26 @@ def test_a_malformed_event_is_a_400_problem(services, manager, qualified, kind):
 def test_a_malformed_event_at_a_secured_function_url_is_a_400(services, kind):
     ev = _malformed(event("POST", headers={"X-Require-Whisk-Auth": "s3cret"}, body={}))[kind]
     assert_problem(main_of("notify/low-stock-mailer")(ev), 400)
+
+
+@pytest.mark.parametrize("function", WEB, ids=IDS)
+def test_every_routed_function_answers_a_cors_preflight_itself(function, services, monkeypatch):
+    """As DigitalOcean hands OPTIONS to a function annotated web-custom-options: no token needed, the
+    function's own method allowed, in both event forms."""
+    from shared import settings
+
+    monkeypatch.setenv("CORS_ORIGINS", "https://ui.example.com")
+    settings.reset()
+    try:
+        ask = {"Origin": "https://ui.example.com", "Access-Control-Request-Method": function.method}
+        ow = main_of(function.qualified)(event("OPTIONS", "/1" if "{id}" in function.route else "", headers=ask))
+        do = main_of(function.qualified)({"http": {"method": "OPTIONS", "path": "", "headers": {
+            k.lower(): v for k, v in ask.items()}}})
+        for result in (ow, do):
+            assert_shape(result)
+            assert result["statusCode"] == 204 and result["body"] == ""
+            assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
+            assert result["headers"]["Access-Control-Allow-Methods"] == function.method
+    finally:
+        monkeypatch.delenv("CORS_ORIGINS")
+        settings.reset()

@@ -245,8 +245,60 @@ def test_openapi_request_bodies_for_functions_with_a_model(openapi):
 def test_openapi_path_ids_are_documented(openapi):
     for f in WEB:
         op = openapi["paths"][f.route][f.method.lower()]
-        names = {(p["name"], p["in"]) for p in op.get("parameters", [])}
+        params = [_resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+        names = {(p["name"], p["in"]) for p in params}
         assert (("id", "path") in names) == ("{id}" in f.route), f.qualified
+
+
+def _statuses(op: dict[str, Any]) -> set[int]:
+    return {int(code) for code in op["responses"]}
+
+
+def _header_params(openapi, op: dict[str, Any]) -> set[str]:
+    params = [_resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+    return {p["name"] for p in params if p["in"] == "header"}
+
+
+def test_openapi_declares_every_status_a_route_can_answer(openapi):
+    for f in WEB:
+        op, spec = openapi["paths"][f.route][f.method.lower()], manifest.load_main(f).spec
+        codes = _statuses(op)
+        assert 503 in codes, f.qualified  # the database may be down for anyone
+        if f.auth != "public":
+            assert {401, 403} <= codes, f.qualified
+        assert (404 in codes) == ("{id}" in f.route), f.qualified
+        if spec.body is not None:
+            assert {413, 415, 422} <= codes, f.qualified
+        if spec.query is not None:
+            assert 422 in codes, f.qualified
+        assert set(spec.raises) <= codes, f.qualified
+        for code in codes - {spec.status, 200, 204}:
+            response = op["responses"][str(code)]
+            response = _resolve(openapi, response["$ref"]) if "$ref" in response else response
+            assert "application/problem+json" in response["content"], (f.qualified, code)
+            if code in (429, 503):
+                assert "Retry-After" in response["headers"], (f.qualified, code)
+
+
+def test_openapi_declares_the_conditional_and_idempotency_headers(openapi):
+    for f in WEB:
+        op = openapi["paths"][f.route][f.method.lower()]
+        headers = _header_params(openapi, op)
+        assert ("Idempotency-Key" in headers) == (f.method == "POST" and f.auth != "public"), f.qualified
+        conditional = f.route == "/items/{id}" and f.method in ("PUT", "PATCH", "DELETE")
+        assert ("If-Match" in headers) == conditional, f.qualified
+        assert (412 in _statuses(op)) == conditional, f.qualified
+    for method, route in (("get", "/items/{id}"), ("post", "/items"), ("put", "/items/{id}"),
+                          ("patch", "/items/{id}"), ("post", "/items/{id}/withdraw")):
+        success = next(r for code, r in openapi["paths"][route][method]["responses"].items() if code.startswith("2"))
+        assert _resolve(openapi, success["headers"]["ETag"]["$ref"])["required"] is True, (method, route)
+    login = openapi["paths"]["/auth/login"]["post"]["responses"]
+    assert {"401", "403", "429"} <= login.keys()
+
+
+def test_the_etag_declared_is_the_etag_sent(api, staff, item):
+    res = api.get(f"/api/v1/items/{item['id']}", token=staff["token"])
+    assert res.headers["etag"] == f'"{res.json()["version"]}"'
 
 
 def test_openapi_every_ref_resolves(openapi):

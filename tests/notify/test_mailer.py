@@ -53,7 +53,7 @@ def make_due(alert_id: int) -> None:
 
 # --- one mail per crossing -----------------------------------------------------------------------
 
-def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, manager, staff, smtp):
+def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, gateway, manager, staff, smtp):
     inbox, _ = smtp
     item = low_item(api, manager)
     withdraw(api, staff["token"], item["id"], 5)  # 12 -> 7: below 10, crossing
@@ -65,7 +65,7 @@ def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, man
     html = message.get_body(("html",)).get_content()
     for part in (text, html):
         for detail in (item["name"], item["sku"], "7 boxes", "10 boxes", item["location"],
-                       f"http://localhost:8000/api/v1/items/{item['id']}"):
+                       f"{gateway}/api/v1/items/{item['id']}"):  # PUBLIC_URL unset: the gateway itself
             assert detail in part, (detail, part)
     wait_until(lambda: alerts_of(item)[0]["mail_status"] == "sent", what="the alert marked sent")
     [alert] = alerts_of(item)
@@ -360,3 +360,47 @@ def test_the_functions_that_can_raise_an_alert_are_given_the_api_key():
 
     keyed = {f.qualified for f in manifest.load() if f.annotations.get("provide-api-key") is True}
     assert keyed == {"items/create", "items/withdraw", "items/replace", "items/patch"}
+
+
+# --- no transport, PUBLIC_URL ----------------------------------------------------------------------
+
+def test_without_a_transport_the_mail_is_logged_not_sent(api, manager, staff, mail_env):
+    item = low_item(api, manager)
+    withdraw(api, staff["token"], item["id"], 5)
+    wait_until(lambda: alerts_of(item)[0]["mail_status"] == "logged", what="the alert's mail logged")
+    listed = api.get("/api/v1/alerts?mail_status=logged&per_page=100", token=manager["token"])
+    assert listed.status == 200, listed.text
+    assert item["id"] in {a["item_id"] for a in listed.json()["data"]}
+    assert all(a["mail_status"] == "logged" for a in listed.json()["data"])
+    sent = api.get("/api/v1/alerts?mail_status=sent&per_page=100", token=manager["token"]).json()["data"]
+    assert item["id"] not in {a["item_id"] for a in sent}
+
+
+def test_public_url_is_the_base_of_the_link_when_set(api, manager, staff, smtp, mail_env):
+    inbox, _ = smtp
+    mail_env(PUBLIC_URL="https://ims.example.com/")
+    item = low_item(api, manager)
+    withdraw(api, staff["token"], item["id"], 5)
+    [message] = wait_until(lambda: inbox.about(item["name"]), what="the low-stock mail")
+    text = message.get_body(("plain",)).get_content()
+    assert f"Open it: https://ims.example.com/api/v1/items/{item['id']}" in text
+
+
+def test_deployed_without_public_url_the_mail_carries_no_link(services):
+    """A function process (no local gateway to default to) with PUBLIC_URL unset, as the platform
+    passes an unset ${PUBLIC_URL}: the empty string."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = ("from shared.services import notify\n"
+              "alert = {'item_id': 7, 'name': 'Gloves', 'sku': 'G-1', 'quantity': 1, 'threshold': 5,\n"
+              "         'unit': 'pcs', 'location': None}\n"
+              "m = notify.alert_message(alert, ('a@example.com',))\n"
+              "print(m.text); print(m.html)\n")
+    env = {**os.environ, "PUBLIC_URL": ""}
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "Gloves" in out and "G-1" in out
+    assert "Open it" not in out and "http" not in out and "<a " not in out

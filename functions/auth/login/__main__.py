@@ -5,7 +5,7 @@ from shared.models import LoginIn, TokenPair
 from shared.services import users
 
 
-@handler("POST", auth="public", body=LoginIn, response=TokenPair)
+@handler("POST", auth="public", body=LoginIn, response=TokenPair, raises=(401, 403, 429))
 def main(req: Request):
     """Log in. Too many attempts for one account from one address (or from one address, or for one
     account from anywhere) are answered 429 with Retry-After."""

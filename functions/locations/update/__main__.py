@@ -5,7 +5,7 @@ from shared.models import LocationIn, Location
 from shared.services import catalog
 
 
-@handler("PUT", auth="manager", body=LocationIn, response=Location, path_id=True)
+@handler("PUT", auth="manager", body=LocationIn, response=Location, path_id=True, raises=(409,))
 def main(req: Request):
     """Replace a location."""
     return catalog.replace(catalog.LOCATIONS, req.id, req.data)

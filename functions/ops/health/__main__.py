@@ -6,7 +6,7 @@ from shared.models import Health
 from shared.services import ops
 
 
-@handler("GET", auth="public", response=Health)
+@handler("GET", auth="public", response=Health, raises={503: Health})
 def main(req: Request):
     """200 when every dependency answers, else 503 (with `Retry-After`) and what is down."""
     ok, checks = ops.health()

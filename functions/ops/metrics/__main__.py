@@ -1,10 +1,13 @@
 """GET /metrics — Prometheus text format."""
 
+from shared import errors
 from shared.http import Request, Response, handler
 from shared.services import ops
 
 
-@handler("GET", auth="public")
+@handler("GET", auth="public", response=str, raises=(401,))
 def main(req: Request):
-    """Inventory and outbox gauges for Prometheus."""
+    """Inventory and outbox gauges for Prometheus. With METRICS_TOKEN set, send it as a bearer token."""
+    if not ops.metrics_allowed(req.header("authorization")):
+        raise errors.Unauthorized("/metrics wants the METRICS_TOKEN as a bearer token.")
     return Response(ops.metrics(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

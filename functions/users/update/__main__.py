@@ -5,7 +5,7 @@ from shared.models import User, UserPatch
 from shared.services import users
 
 
-@handler("PATCH", auth="manager", body=UserPatch, response=User, path_id=True)
+@handler("PATCH", auth="manager", body=UserPatch, response=User, path_id=True, raises=(409,))
 def main(req: Request):
     """Update a user. Deactivation or a role change invalidates their tokens; the last active
     manager cannot be demoted or deactivated."""
