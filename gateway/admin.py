@@ -72,7 +72,11 @@ def create_manager(email: str, name: str) -> int:
         for err in exc.errors():
             print(f"{'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
         return 2
-    # Settings are read whole; this command uses only the database, so the others need not be real.
+    # Settings are read whole; this command needs only the database. Its user_changed event goes to
+    # the running `make run`'s Redis when there is one, else the relay publishes it later.
+    embedded_redis = local.redis_socket(local.data_dir())
+    if not os.environ.get("DATABASE_URL") and embedded_redis.is_socket():
+        os.environ.setdefault("REDIS_URL", f"unix://{embedded_redis}")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
     os.environ.setdefault("JWT_SECRET", "unused-by-create-manager-" + "x" * 32)
     with _database():

@@ -157,7 +157,7 @@ def _parameters(function: Function, spec: Any, schemas: _Schemas) -> list[dict[s
             schema.pop("title", None)
             param["schema"] = schema
             params.append(param)
-    if function.method == "POST" and function.auth != "public":
+    if spec is not None and spec.idempotent:
         params.append({"$ref": "#/components/parameters/IdempotencyKey"})
     if spec is not None and spec.if_match:
         params.append({"$ref": "#/components/parameters/IfMatch"})
@@ -176,7 +176,7 @@ def _statuses(function: Function, spec: Any) -> list[int]:
             codes |= {413, 415, 422}
         if spec.query is not None:
             codes.add(422)
-        if function.method == "POST" and function.auth != "public":
+        if spec.idempotent:
             codes.add(422)  # an Idempotency-Key that is too long or was used for another request
         if spec.if_match:
             codes |= {412, 422}  # 422: an If-Match that names no version at all

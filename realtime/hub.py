@@ -57,6 +57,9 @@ class Hub:
         self.clients: set[Client] = set()
         self.position: str | None = None  # stream id of the last event fanned out (or the start point)
         self._recent: dict[str, None] = {}
+        # Sessions that ended, as the stream said: a client checked against the database just before
+        # such an event, and added just after it, is closed when it joins (bounded like _recent).
+        self._ended: dict[str, None] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     # --- membership -------------------------------------------------------------------------
@@ -64,6 +67,8 @@ class Hub:
     def add(self, client: Client) -> None:
         self.clients.add(client)
         self.metrics.connections[client.role] += 1
+        if client.session in self._ended:
+            self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
 
     def remove(self, client: Client) -> None:
         if client in self.clients:
@@ -153,6 +158,10 @@ class Hub:
     def _end_sessions(self, data: dict[str, Any]) -> None:
         """Sessions that ended (sign-out, a password change or reset) take their access tokens along."""
         ended = set(data.get("sessions") or ())
+        for session in ended:
+            self._ended[session] = None
+            if len(self._ended) > _RECENT:
+                del self._ended[next(iter(self._ended))]
         for client in [c for c in self.clients if c.user_id == data.get("user_id") and c.session in ended]:
             self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
 

@@ -164,6 +164,8 @@ class RealtimeServer:
         try:
             if await self._catch_up(ws, client, after):
                 await self._listen(ws, client)
+            else:  # the hub is closing it with a code of its own: returning now would send 1000 first
+                await ws.wait_closed()
         except ConnectionClosed:
             pass
         finally:

@@ -264,7 +264,7 @@ def _function_name(fn: Callable[..., Any]) -> str:
 def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
             path_id: bool = False, raises: tuple[int, ...] | dict[int, Any] = (), etag: bool = False,
-            if_match: bool = False, password_change_exempt: bool = False,
+            if_match: bool = False, password_change_exempt: bool = False, idempotent: bool = True,
             ) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
     """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
 
@@ -272,7 +272,9 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
     413/415/422 from `body` (422 from `query`), 503 for everyone; `raises` adds the function's own
     outcomes (409 conflicts, 429 throttling…; `{503: Health}` for one answered with a body of its
     own rather than a problem), `etag` the ETag of a success (the row's version), `if_match` the
-    If-Match precondition (412).
+    If-Match precondition (412). An authenticated POST honours Idempotency-Key unless declared
+    `idempotent=False`: one whose body holds a password, which must not be kept (not even hashed
+    quickly, as the replay check keeps bodies) nor run inside the replay's transaction.
 
     A user whose password a manager reset may only call the functions declared
     `password_change_exempt=True` (their own account: change the password, me, logout) until they
@@ -280,6 +282,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
     if auth not in AUTH_LEVELS:
         raise ValueError(f"auth must be one of {AUTH_LEVELS}, not {auth!r}")
     method = method.upper()
+    idempotent = idempotent and method == "POST" and auth != "public"
 
     def wrap(fn: Callable[[Request], Any]) -> Callable[..., dict[str, Any]]:
         local_name = _function_name(fn)
@@ -323,7 +326,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                     req.data = _validate_body(body, req.body, req.header("content-type"))
                 if if_match:
                     _check_if_match(req.header("if-match"))
-                if method == "POST" and req.user is not None and req.header("idempotency-key") is not None:
+                if idempotent and req.header("idempotency-key") is not None:
                     # Deployed, every function file is main__.py: the platform's action name tells them apart.
                     action = os.environ.get("__OW_ACTION_NAME") or local_name
                     return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag))
@@ -338,7 +341,8 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
                          (fn.__doc__ or "").strip(), path_id, tuple(raises),
-                         dict(raises) if isinstance(raises, dict) else {}, etag, if_match, password_change_exempt)
+                         dict(raises) if isinstance(raises, dict) else {}, etag, if_match, password_change_exempt,
+                         idempotent)
         main.__doc__ = fn.__doc__
         return main
 

@@ -40,9 +40,10 @@ class Request:
 
     @property
     def client_address(self) -> str:
-        """Who is calling, as the platform (or the local gateway) says in X-Forwarded-For: its first
-        entry is the client's address. Only the front sets the header; "" when nobody did."""
-        return (self.headers.get("x-forwarded-for") or "").split(",", 1)[0].strip()[:64]
+        """Who is calling, as the front says in X-Forwarded-For: its last entry, the one the nearest
+        proxy (the platform's edge, or the local gateway, which sends only that) appended; entries
+        before it are whatever the client chose to send. "" when nobody set the header."""
+        return (self.headers.get("x-forwarded-for") or "").rsplit(",", 1)[-1].strip()[:64]
 
     @property
     def principal(self) -> Principal:
@@ -74,3 +75,4 @@ class Spec:
     etag: bool = False  # a success carries the returned row's version as ETag
     if_match: bool = False  # honours If-Match (412 when it does not match)
     password_change_exempt: bool = False  # callable before a reset password was changed
+    idempotent: bool = False  # honours Idempotency-Key (authenticated POSTs whose body may be kept)

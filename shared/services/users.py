@@ -89,9 +89,10 @@ RETURNING {USER_COLS}"""
 _OTHER_MANAGERS = "SELECT count(*) AS n FROM users WHERE role = 'manager' AND is_active AND id <> :id"
 
 
-def _insert(conn: db.Conn, email: str, full_name: str, password: str, role: str, active: bool) -> dict[str, Any]:
-    user = conn.one(_INSERT, email=email, full_name=full_name, hash=auth.hash_password(password),
-                    role=role, active=active)
+def _insert(conn: db.Conn, email: str, full_name: str, hashed: str, role: str, active: bool) -> dict[str, Any]:
+    """`hashed`: auth.hash_password(), called before the transaction began. bcrypt waits for a slot
+    and takes a while; a pooled connection (or the admin lock) must not be held meanwhile."""
+    user = conn.one(_INSERT, email=email, full_name=full_name, hash=hashed, role=role, active=active)
     if user is None:
         raise errors.Conflict("A user with this e-mail already exists.", code="email_taken")
     events.emit(conn, "user_changed", {"action": "created", "user": user})
@@ -102,6 +103,7 @@ def register(data: RegisterIn, address: str = "") -> dict[str, Any]:
     """The first user ever becomes an active manager (unless FIRST_USER_MANAGER=false); later ones,
     and then every one, wait inactive for a manager."""
     conf = settings.get()
+    hashed = auth.hash_password(data.password)
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
         first = conn.row("SELECT NOT EXISTS (SELECT 1 FROM users) AS first")["first"]
@@ -109,8 +111,7 @@ def register(data: RegisterIn, address: str = "") -> dict[str, Any]:
         if not manager and not conf.allow_self_registration:
             raise errors.Forbidden("Self-registration is disabled; ask a manager for an account.",
                                    code="registration_closed")
-        user = _insert(conn, data.email, data.full_name, data.password,
-                       "manager" if manager else "staff", active=manager)
+        user = _insert(conn, data.email, data.full_name, hashed, "manager" if manager else "staff", active=manager)
         if manager:
             audit.record(conn, "manager_created", user_id=user["id"], email=user["email"], address=address,
                          via="first_registration")
@@ -127,6 +128,22 @@ def _session(conn: db.Conn, user: dict[str, Any], family: str) -> dict[str, Any]
             "expires_in": ttl, "user": public, "password_change_required": user["password_change_required"]}
 
 
+def _network(address: str) -> str:
+    """What one client controls: an IPv4 address, or the /64 of an IPv6 one (a single host is
+    commonly handed a whole /64, so counting its addresses one by one would count nothing)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True, slots=True)
 class _Buckets:
     pair: str
@@ -135,8 +152,8 @@ class _Buckets:
 
     @classmethod
     def of(cls, email: str, address: str) -> _Buckets:
-        address = address or "unknown"
-        return cls(f"pair:{email} {address}", f"addr:{address}", f"acct:{email}")
+        where = _network(address)
+        return cls(f"pair:{email} {where}", f"addr:{where}", f"acct:{email}")
 
     def names(self) -> dict[str, str]:
         return {"pair": self.pair, "addr": self.addr, "acct": self.acct}
@@ -154,8 +171,11 @@ def _count_attempt(buckets: _Buckets, email: str, address: str, throttled_action
     if over:
         wait = max(1, max(math.ceil(float(r["wait"])) for r in over))
         kinds = sorted(r["bucket"].split(":", 1)[0] for r in over)
-        audit.record(None, throttled_action, user_id=user_id, email=email, address=address, buckets=kinds,
-                     retry_after=wait)
+        # The first refusal of a bucket's window is audited; the rest cost an attacker no bcrypt, so
+        # recording each would let one client flood the trail and bury the failures that matter.
+        if any(r["attempts"] == limits[r["bucket"]] + 1 for r in over):
+            audit.record(None, throttled_action, user_id=user_id, email=email, address=address, buckets=kinds,
+                         retry_after=wait)
         raise errors.TooManyRequests("Too many sign-in attempts; try again later.",
                                      headers={"Retry-After": str(wait)}, retry_after=wait)
 
@@ -210,15 +230,15 @@ def change_password(principal: Principal, data: PasswordChangeIn, address: str =
     user = db.one(_FOR_CHANGE, id=principal.id)
     if user is None:
         raise errors.NotFound("No such user.")
+    if data.new_password == data.current_password:  # before counting: a typo is not a guess
+        raise errors.ValidationFailed([{"loc": ["body", "new_password"], "type": "password_unchanged",
+                                        "msg": "The new password must differ from the current one"}])
     buckets = _Buckets.of(user["email"], address)
     _count_attempt(buckets, user["email"], address, "password_change_throttled", user_id=user["id"])
     if not auth.check_password(data.current_password, user["password_hash"]):
         audit.record(None, "password_change_failed", actor_id=user["id"], user_id=user["id"], email=user["email"],
                      address=address)
         raise errors.Forbidden("The current password is wrong.", code="wrong_password")
-    if data.new_password == data.current_password:
-        raise errors.ValidationFailed([{"loc": ["body", "new_password"], "type": "value_error",
-                                        "msg": "The new password must differ from the current one"}])
     hashed = auth.hash_password(data.new_password)  # outside the transaction: bcrypt takes a while
     with db.transaction() as conn:
         _refund(conn, buckets)
@@ -285,8 +305,9 @@ def page(page: int, per_page: int) -> dict[str, Any]:
 
 def create(data: UserCreate, actor: Principal | None = None, address: str = "") -> dict[str, Any]:
     """An active account made by a manager: a grant of a role, so it is audited like a change of one."""
+    hashed = auth.hash_password(data.password)
     with db.transaction() as conn:
-        user = _insert(conn, data.email, data.full_name, data.password, data.role, active=True)
+        user = _insert(conn, data.email, data.full_name, hashed, data.role, active=True)
         audit.record(conn, "user_created", actor_id=actor.id if actor else None, user_id=user["id"],
                      email=user["email"], address=address, role=user["role"])
         return user
@@ -294,9 +315,10 @@ def create(data: UserCreate, actor: Principal | None = None, address: str = "") 
 
 def create_manager(email: str, full_name: str, password: str, operator: str) -> dict[str, Any]:
     """An active manager, made by an operator's command (gateway.admin); Conflict if the e-mail exists."""
+    hashed = auth.hash_password(password)
     with db.transaction() as conn:
         conn.one("SELECT pg_advisory_xact_lock(:k) AS ok", k=_ADMIN_LOCK)
-        user = _insert(conn, email, full_name, password, "manager", active=True)
+        user = _insert(conn, email, full_name, hashed, "manager", active=True)
         audit.record(conn, "manager_created", user_id=user["id"], email=user["email"], via="command",
                      operator=operator)
         return user

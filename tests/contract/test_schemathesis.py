@@ -78,7 +78,7 @@ def http() -> Iterator[requests.Session]:
     session.close()
 
 
-RULE_REFUSALS = {"foreign_key", "idempotency_key", "password_bytes"}
+RULE_REFUSALS = {"foreign_key", "idempotency_key", "password_bytes", "password_unchanged"}
 
 
 def only_rule_refusals(ctx: Any, response: Any, case: Any) -> bool | None:

@@ -3,6 +3,10 @@ session ended is refused, and so is a user who must first change a password a ma
 
 from __future__ import annotations
 
+import jwt
+
+from shared import events
+
 from tests.api.helpers import V1, login
 from tests.conftest import make_user
 from tests.realtime.conftest import aio, peer
@@ -75,3 +79,22 @@ async def test_a_manager_reset_closes_every_connection_of_the_user(feed, api, ma
                        token=manager["token"])
         assert res.status == 204
         assert await client.closed() == (4401, "session ended")
+
+
+@aio
+async def test_a_session_ended_just_before_the_client_joins_is_closed_as_it_joins(feed, api, manager):
+    """The race between the database check at connect and joining the fan-out: the feed remembers the
+    sessions the stream said ended. Here the stream says so while the database still has it live, as
+    it is for a moment when the revocation commits between the two."""
+    user = make_user(api, manager)
+    pair = login(api, user["email"], user["password"])
+    session = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    async with peer(feed.url, token=manager["token"]) as witness:  # the feed has read the event once
+        await witness.ready()
+        events.publish([{"id": f"ended-{session}", "type": "session_ended", "created_at": "2026-11-30T10:00:00+00:00",
+                         "data": {"user_id": user["user"]["id"], "sessions": [session], "reason": "logout"}}])
+        await witness.until(lambda m: m.get("event") == "session_ended" and m["data"]["sessions"] == [session])
+    async with peer(feed.url, token=pair["access_token"]) as client:
+        assert await client.closed() == (4401, "session ended")
+    async with peer(feed.url, token=user["token"]) as other:  # another session of the user is not affected
+        await other.ready()

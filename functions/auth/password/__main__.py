@@ -5,7 +5,8 @@ from shared.models import PasswordChangeIn
 from shared.services import users
 
 
-@handler("POST", auth="staff", body=PasswordChangeIn, status=204, raises=(429,), password_change_exempt=True)
+@handler("POST", auth="staff", body=PasswordChangeIn, status=204, raises=(429,), password_change_exempt=True,
+          idempotent=False)
 def main(req: Request):
     """Change your password. A wrong current password is a 403 `wrong_password` (throttled like a
     login); your other sessions end, this one goes on."""
