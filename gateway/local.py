@@ -253,8 +253,18 @@ class Postgres(Embedded):
     def stop(self) -> None:
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
+        if not self.alive():  # died, and we stop before the supervisor brought it back: nothing to do
+            log.info("PostgreSQL was already down")
+            return
         # "fast" ends open sessions (a pool we forgot, a psql) instead of waiting on them forever.
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+        with _quiet("pgserver"):
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+            except Exception:
+                if self.alive():
+                    raise
+                log.info("PostgreSQL was already down")  # it died while we were stopping it
+                return
         log.info("PostgreSQL stopped")
 
 
