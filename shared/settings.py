@@ -105,7 +105,7 @@ def _load() -> Settings:
         database_url=_env("DATABASE_URL"),
         redis_url=_env("REDIS_URL"),
         jwt_secret=secret,
-        allow_self_registration=_env("ALLOW_SELF_REGISTRATION", "true").lower() in ("1", "true", "yes", "on"),
+        allow_self_registration=_flag("ALLOW_SELF_REGISTRATION", True),
         stream_maxlen=_int("IMS_STREAM_MAXLEN", 100_000),
         db_pool_size=_int("IMS_DB_POOL_SIZE", 8),
         # Unset when deployed: mail carries no link rather than a wrong one. The local gateway gives

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared import event_types
+from tests.documents import resolve, walk
 
 JSON_TYPES = {"array", "boolean", "integer", "null", "number", "object", "string"}
 CONTROL = ("ready", "resync_required", "subscribed", "authenticated", "error")
@@ -24,26 +25,6 @@ def doc(api) -> dict[str, Any]:
     assert res.status == 200, res.text
     assert res.headers["content-type"] == "application/json"
     return res.json()
-
-
-def resolve(doc: dict[str, Any], ref: str) -> Any:
-    assert ref.startswith("#/"), ref
-    node: Any = doc
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        assert isinstance(node, dict) and part in node, f"{ref} does not resolve (at {part!r})"
-        node = node[part]
-    return node
-
-
-def walk(node: Any, path: str = "#") -> Iterator[tuple[str, Any]]:
-    yield path, node
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from walk(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from walk(value, f"{path}/{index}")
 
 
 def schemas_in(node: Any) -> Iterator[dict[str, Any]]:

@@ -15,6 +15,7 @@ import pytest
 
 from gateway import local, manifest
 from tests.api.helpers import assert_problem, assert_validation
+from tests.documents import refs, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = manifest.load()
@@ -186,25 +187,6 @@ def openapi(api) -> dict[str, Any]:
     return res.json()
 
 
-def _resolve(doc: dict[str, Any], ref: str) -> Any:
-    assert ref.startswith("#/"), ref
-    node: Any = doc
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
-        node = node[part]
-    return node
-
-
-def _refs(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
-        return found + [r for value in node.values() for r in _refs(value)]
-    if isinstance(node, list):
-        return [r for value in node for r in _refs(value)]
-    return []
-
-
 def test_openapi_is_3_1_with_every_web_route(openapi):
     assert openapi["openapi"].startswith("3.1")
     servers = [s["url"] for s in openapi.get("servers", [])]
@@ -236,7 +218,7 @@ def test_openapi_request_bodies_for_functions_with_a_model(openapi):
         if f.method in ("POST", "PUT", "PATCH") and body_model is not None:
             schema = op["requestBody"]["content"]["application/json"]["schema"]
             if "$ref" in schema:
-                schema = _resolve(openapi, schema["$ref"])
+                schema = resolve(openapi, schema["$ref"])
             assert schema.get("type") == "object" and schema.get("properties"), f.qualified
         elif body_model is None:
             assert "requestBody" not in op, f.qualified
@@ -245,7 +227,7 @@ def test_openapi_request_bodies_for_functions_with_a_model(openapi):
 def test_openapi_path_ids_are_documented(openapi):
     for f in WEB:
         op = openapi["paths"][f.route][f.method.lower()]
-        params = [_resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+        params = [resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
         names = {(p["name"], p["in"]) for p in params}
         assert (("id", "path") in names) == ("{id}" in f.route), f.qualified
 
@@ -255,7 +237,7 @@ def _statuses(op: dict[str, Any]) -> set[int]:
 
 
 def _header_params(openapi, op: dict[str, Any]) -> set[str]:
-    params = [_resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+    params = [resolve(openapi, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
     return {p["name"] for p in params if p["in"] == "header"}
 
 
@@ -274,7 +256,7 @@ def test_openapi_declares_every_status_a_route_can_answer(openapi):
         assert set(spec.raises) <= codes, f.qualified
         for code in codes - {spec.status, 200, 204}:
             response = op["responses"][str(code)]
-            response = _resolve(openapi, response["$ref"]) if "$ref" in response else response
+            response = resolve(openapi, response["$ref"]) if "$ref" in response else response
             assert "application/problem+json" in response["content"], (f.qualified, code)
             if code in (429, 503):
                 assert "Retry-After" in response["headers"], (f.qualified, code)
@@ -293,7 +275,7 @@ def test_openapi_declares_the_conditional_and_idempotency_headers(openapi):
     for method, route in (("get", "/items/{id}"), ("post", "/items"), ("put", "/items/{id}"),
                           ("patch", "/items/{id}"), ("post", "/items/{id}/withdraw")):
         success = next(r for code, r in openapi["paths"][route][method]["responses"].items() if code.startswith("2"))
-        assert _resolve(openapi, success["headers"]["ETag"]["$ref"])["required"] is True, (method, route)
+        assert resolve(openapi, success["headers"]["ETag"]["$ref"])["required"] is True, (method, route)
     login = openapi["paths"]["/auth/login"]["post"]["responses"]
     assert {"401", "403", "429"} <= login.keys()
 
@@ -304,10 +286,10 @@ def test_the_etag_declared_is_the_etag_sent(api, staff, item):
 
 
 def test_openapi_every_ref_resolves(openapi):
-    refs = _refs(openapi)
-    assert refs
-    for ref in set(refs):
-        _resolve(openapi, ref)
+    found = refs(openapi)
+    assert found
+    for ref in set(found):
+        resolve(openapi, ref)
 
 
 def test_docs_page_loads_the_openapi_document(api):
