@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -77,7 +78,9 @@ def create_manager(email: str, name: str) -> int:
     embedded_redis = local.redis_socket(local.data_dir())
     if not os.environ.get("DATABASE_URL") and embedded_redis.is_socket():
         os.environ.setdefault("REDIS_URL", f"unix://{embedded_redis}")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
+    if not os.environ.get("REDIS_URL"):  # nothing to tell: the outbox keeps the event, no outage to report
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:1/0"
+        logging.getLogger("ims.events").setLevel(logging.CRITICAL)
     os.environ.setdefault("JWT_SECRET", "unused-by-create-manager-" + "x" * 32)
     with _database():
         from shared import migrate
