@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -192,6 +193,15 @@ def _quiet(logger: str) -> Iterator[None]:
         target.setLevel(level)
 
 
+def _ours_alone(directory: Path) -> None:
+    """Refuse a directory someone else made or may write to (the socket's fallback in the temp dir,
+    which another local user could have created first to stand in for Redis)."""
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{directory} must be a directory of this user's that nobody else can use; "
+                           "remove it, or set IMS_DATA_DIR to a shorter path")
+
+
 def _owner_only(directory: Path) -> None:
     """Make `directory` 0700 and the files in it 0600: they hold users' e-mail addresses."""
     directory.chmod(0o700)
@@ -296,6 +306,8 @@ class Redis(Embedded):
         self.pid = 0
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.socket.parent != self.dir:  # the fallback in the temp dir
+            _ours_alone(self.socket.parent)
         try:
             left = int(self.pidfile.read_text().strip() or 0)
         except (OSError, ValueError):

@@ -163,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
                request_id: str) -> tuple[int, events.Headers, bytes]:
         if method == "HEAD":
             method = "GET"  # answered as GET; _send leaves the body out
-        if path in ("/openapi.json", "/docs") and cors.is_preflight(
+        if path in ("/openapi.json", "/asyncapi.json", "/docs") and cors.is_preflight(
                 method, self.headers.get("access-control-request-method")):
             return 204, list(cors.preflight(self.headers.get("origin"), "GET").items()), b""
         if method == "GET":

@@ -57,8 +57,10 @@ class Hub:
         self.clients: set[Client] = set()
         self.position: str | None = None  # stream id of the last event fanned out (or the start point)
         self._recent: dict[str, None] = {}
-        # Sessions that ended, as the stream said: a client checked against the database just before
-        # such an event, and added just after it, is closed when it joins (bounded like _recent).
+        # What the stream said of users and sessions lately (bounded like _recent): a client checked
+        # against the database just before such an event, and added just after it, is closed as it
+        # joins. The latest (is_active, role) of each user changed; the sessions that ended.
+        self._users: dict[int, tuple[bool, str]] = {}
         self._ended: dict[str, None] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -67,8 +69,11 @@ class Hub:
     def add(self, client: Client) -> None:
         self.clients.add(client)
         self.metrics.connections[client.role] += 1
+        active, role = self._users.get(client.user_id, (True, client.role))
         if client.session in self._ended:
             self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
+        elif not active or role != client.role:
+            self.close(client, CLOSE_UNAUTHORIZED, "token revoked", "revoked")
 
     def remove(self, client: Client) -> None:
         if client in self.clients:
@@ -143,13 +148,13 @@ class Hub:
             return False
         if event_id in self._recent:
             return True
-        self._recent[event_id] = None
-        if len(self._recent) > _RECENT:
-            del self._recent[next(iter(self._recent))]
+        _remember(self._recent, event_id, None)
         return False
 
     def _revoke(self, user: dict[str, Any]) -> None:
         """A deactivated user, or one whose role changed, holds tokens that no longer count (auth.py)."""
+        if isinstance(user.get("id"), int):
+            _remember(self._users, user["id"], (user.get("is_active") is not False, str(user.get("role"))))
         affected = [c for c in self.clients if c.user_id == user.get("id")
                     and (user.get("is_active") is False or user.get("role") != c.role)]
         for client in affected:
@@ -159,12 +164,18 @@ class Hub:
         """Sessions that ended (sign-out, a password change or reset) take their access tokens along."""
         ended = set(data.get("sessions") or ())
         for session in ended:
-            self._ended[session] = None
-            if len(self._ended) > _RECENT:
-                del self._ended[next(iter(self._ended))]
+            _remember(self._ended, session, None)
         for client in [c for c in self.clients if c.user_id == data.get("user_id") and c.session in ended]:
             self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
 
     async def wait_closing(self) -> None:
         if self._closing:
             await asyncio.wait(list(self._closing))
+
+
+def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep `key` (as the newest) in a memory of at most _RECENT entries, forgetting the oldest."""
+    memory.pop(key, None)
+    memory[key] = value
+    if len(memory) > _RECENT:
+        del memory[next(iter(memory))]

@@ -35,7 +35,6 @@ def preflight(origin: str | None, methods: str) -> dict[str, str]:
     """The headers of the 204 that answers a preflight for a resource served by `methods`."""
     out = {"Allow": f"{methods}, OPTIONS", **headers(origin)}
     if "Access-Control-Allow-Origin" in out:
-        out.pop("Access-Control-Expose-Headers")
         out.update({"Access-Control-Allow-Methods": methods, "Access-Control-Allow-Headers": ALLOW_HEADERS,
                     "Access-Control-Max-Age": MAX_AGE})
     return out

@@ -28,12 +28,15 @@ from shared.outage import Outage
 
 log = logging.getLogger("ims.db")
 outage = Outage("database", log)
+# Every pooled connection out for _POOL_WAIT: this process is overloaded, the database need not be down.
+saturation = Outage("database connection pool", log, refused="requests refused for want of a connection")
 
 _STMT_CACHE = 256
 _PING_AFTER = 10.0  # seconds idle after which a pooled connection is checked before use
-# Seconds to connect, to wait for any answer, or for a free connection: below the functions' 15 s
-# platform limit, so a hung database still gets a problem+json answer (503).
+# Seconds to connect or to wait for any answer: below the functions' 15 s platform limit, so a hung
+# database still gets a problem+json answer (503). _POOL_WAIT: for a free pooled connection.
 _TIMEOUT = 10.0
+_POOL_WAIT = 10.0
 
 
 def connect_args(url: str) -> dict[str, Any]:
@@ -77,10 +80,15 @@ class Error(Exception):
 
 
 class Unavailable(Error, errors.Unavailable):
-    """The database cannot be reached, is shutting down or starting up, or did not answer in time."""
+    """The database cannot be reached, is shutting down or starting up, or did not answer in time.
+    `server_gone`: the server itself went away (refused, reset, shut down), not just this session."""
 
     code = "database_unavailable"
     detail = "The database is unavailable; retry shortly."
+
+    def __init__(self, message: str, sqlstate: str | None = None, server_gone: bool = False) -> None:
+        super().__init__(message, sqlstate)
+        self.server_gone = server_gone
 
 
 class UniqueViolation(Error):
@@ -104,6 +112,7 @@ _BY_SQLSTATE: dict[str, type[Error]] = {"23505": UniqueViolation, "23503": Forei
 # Class 08 (connection exception), 53 (insufficient resources: too many connections, disk full, out of
 # memory), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now: starting or shutting down).
 _UNAVAILABLE = ("08", "53", "57P01", "57P02", "57P03")
+_SHUT_DOWN = ("57P01", "57P02", "57P03")
 # What pg8000 says when the socket failed (its cause is the OSError) or was already closed.
 _LOST = ("network error", "communication error", "connection is closed", "Can't create a connection")
 
@@ -119,12 +128,15 @@ def _typed(exc: BaseException) -> tuple[Error, bool] | None:
         reason = f"{state} {message}" if state else message
         fatal = fields.get("S") in ("FATAL", "PANIC")  # the server ends the session after these
         if fatal or (state or "").startswith(_UNAVAILABLE):
-            return Unavailable(reason, state), False
+            return Unavailable(reason, state, server_gone=state in _SHUT_DOWN), False
         return _BY_SQLSTATE.get(state or "", Error)(reason, state, fields.get("n")), True
     if isinstance(exc, OSError) or (isinstance(exc, pg8000.exceptions.InterfaceError)
                                     and (isinstance(exc.__cause__, OSError) or str(exc).startswith(_LOST))):
         cause = exc.__cause__ or exc
-        return Unavailable(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__), False
+        reason = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        # A timeout says only that this conversation is stuck (a long lock wait, say); a reset or a
+        # refusal says the server is gone.
+        return Unavailable(reason, server_gone=not isinstance(cause, TimeoutError)), False
     if isinstance(exc, pg8000.exceptions.Error):  # a driver complaint about what we asked (a bad parameter)
         return Error(str(exc)), False
     return None
@@ -237,8 +249,10 @@ class Pool:
         """A connection: an idle one (checked if it idled long), else a new one; waits while all are out,
         but not past _TIMEOUT (a hung database holds every connection that long)."""
         with self.cond:
-            if not self.cond.wait_for(lambda: self.idle or self.opened < self.size, _TIMEOUT):
-                raise _unavailable(Unavailable(f"all {self.size} connections busy for {_TIMEOUT:g} s"))
+            if not self.cond.wait_for(lambda: self.idle or self.opened < self.size, _POOL_WAIT):
+                busy = f"all {self.size} connections busy for {_POOL_WAIT:g} s"
+                saturation.failed(busy)
+                raise Unavailable(busy)
             if self.idle:
                 conn = self.idle.pop()
             else:
@@ -256,6 +270,7 @@ class Pool:
             except Exception:  # dropped while idle (server restart, idle timeout): replace it
                 conn.close()
                 self._forget()
+                self.close()  # the others idled as long: connect afresh rather than ping each in turn
                 return self.acquire()
         return conn
 
@@ -265,6 +280,7 @@ class Pool:
             self._forget()
             return
         outage.ok()
+        saturation.ok()
         conn.used = time.monotonic()
         with self.cond:
             self.idle.append(conn)
@@ -321,7 +337,7 @@ def connection() -> Iterator[Conn]:
         yield conn
     except BaseException as exc:
         p.release(conn, broken=not conn.reusable())
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, Unavailable) and exc.server_gone:
             # The server went away or restarted: the idle connections are as dead as this one was.
             # Dropping them now spares the next requests a 503 each on the way to a fresh connection.
             p.close()

@@ -129,7 +129,12 @@ def _reject_nul(values: dict[str, Any], where: str) -> None:
 def _validate_query(model: type[BaseModel], raw: str) -> Any:
     from pydantic import ValidationError
 
-    values = dict(parse_qsl(raw, keep_blank_values=True))
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    values = dict(pairs)
+    if len(values) < len(pairs):  # ?sku=A&sku=B: no parameter here takes a list; refuse rather than pick one
+        repeated = sorted({name for name, _ in pairs if sum(1 for n, _ in pairs if n == name) > 1})
+        raise errors.ValidationFailed([{"loc": ["query", name], "msg": "Give this parameter once",
+                                        "type": "duplicate_parameter"} for name in repeated])
     _reject_nul(values, "query")
     try:
         return model.model_validate(values)
@@ -162,12 +167,12 @@ def _number(text: str) -> Any:
         return int(value)
     number = float(text)
     if number in (float("inf"), float("-inf")):
-        raise _json_error("Number out of range")
+        raise _json_error("Number out of range", "json_number")
     return number
 
 
 def _refuse_constant(name: str) -> Any:
-    raise _json_error(f"{name} is not JSON")
+    raise _json_error(f"{name} is not JSON", "json_number")
 
 
 def _parse_json(body: bytes) -> Any:
@@ -177,9 +182,11 @@ def _parse_json(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise _json_error("The body is not UTF-8") from None
     except RecursionError:
-        raise _json_error("The JSON is nested too deeply") from None
-    except ValueError as exc:  # json.JSONDecodeError, and an integer of more than 4300 digits
+        raise _json_error("The JSON is nested too deeply", "json_depth") from None
+    except json.JSONDecodeError as exc:
         raise _json_error(f"Invalid JSON: {exc.args[0] if exc.args else exc}"[:200]) from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise _json_error("Number out of range", "json_number") from None
 
 
 def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None = None) -> Any:
@@ -195,7 +202,8 @@ def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None
         parsed = _parse_json(body)
     except errors.ValidationFailed as exc:
         if not media_type and exc.extra["errors"][0]["type"] == "json_invalid":
-            # no Content-Type and not JSON at all: the body is of some other kind
+            # no Content-Type and no JSON document at all (not one JSON refuses to take, such as
+            # NaN or 1e400): the body is of some other kind
             raise errors.UnsupportedMediaType("Send the body as application/json.") from None
         raise
     try:
@@ -205,6 +213,24 @@ def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None
         raise _validation_errors(exc, "body") from None
     _reject_nul(dict(data), "body")
     return data
+
+
+def _raw_origin(args: Any) -> str | None:
+    """The Origin header of an event parse_event refused, if it can still be read."""
+    if not isinstance(args, dict):
+        return None
+    http = args.get("http")
+    headers = http.get("headers") if isinstance(http, dict) else args.get("__ow_headers")
+    origin = headers.get("origin") if isinstance(headers, dict) else None
+    return origin if isinstance(origin, str) else None
+
+
+def _with_cors(result: dict[str, Any], origin: str | None) -> dict[str, Any]:
+    try:
+        result["headers"].update(cors.headers(origin))
+    except Exception:  # configuration unreadable: the answer stands, without CORS
+        log.exception("CORS headers (request %s)", result["headers"].get("X-Request-Id", "-"))
+    return result
 
 
 def _check_if_match(value: str | None) -> None:
@@ -290,17 +316,12 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
         def main(args: dict[str, Any], context: Any = None) -> dict[str, Any]:
             try:
                 req = parse_event(args if isinstance(args, dict) else {})
-            except errors.HTTPError as exc:
-                return problem(exc, "-")
+            except errors.HTTPError as exc:  # a 413 or a malformed event: a browser must still read it
+                return _with_cors(problem(exc, "-"), _raw_origin(args))
             except Exception:
                 log.exception("unhandled error in %s (unparsable event)", _function_name(fn))
                 return unexpected("-")
-            result = answer(req)
-            try:
-                result["headers"].update(cors.headers(req.header("origin")))
-            except Exception:  # configuration unreadable: the answer stands, without CORS
-                log.exception("CORS headers for %s (request %s)", _function_name(fn), req.request_id)
-            return result
+            return _with_cors(answer(req), req.header("origin"))
 
         def answer(req: Request) -> dict[str, Any]:
             request_id = req.request_id

@@ -404,8 +404,8 @@ AuditAction = Literal["login_failed", "login_throttled", "password_changed", "pa
 
 class AuditQuery(Query):
     action: Optional[AuditAction] = None
-    user_id: Optional[Id] = None  # the actor or the user concerned
-    since: Optional[dt.datetime] = None
+    user_id: Optional[Annotated[Id, QInt]] = None  # the actor or the user concerned
+    since: Optional[QTime] = None
 
 
 class AuditEntry(Out):

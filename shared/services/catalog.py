@@ -54,8 +54,11 @@ def replace(kind: Kind, row_id: int, data: CategoryIn) -> dict[str, Any]:
         if conn.one(f"SELECT 1 AS taken FROM {kind.table} WHERE lower(name) = lower(:name) AND id <> :id",
                     name=data.name, id=row_id):
             raise _taken(kind, data.name)
-        row = conn.one(f"UPDATE {kind.table} SET {sets}, updated_at = now() WHERE id = :id RETURNING {kind.cols}",
-                       id=row_id, **values)
+        try:
+            row = conn.one(f"UPDATE {kind.table} SET {sets}, updated_at = now() WHERE id = :id "
+                           f"RETURNING {kind.cols}", id=row_id, **values)
+        except db.UniqueViolation:  # taken by an edit that committed after our check
+            raise _taken(kind, data.name) from None
         if row is None:
             raise errors.NotFound(f"No such {kind.noun}.")
         events.emit(conn, kind.event, {"action": "updated", kind.noun: row})

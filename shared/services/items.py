@@ -280,6 +280,8 @@ def update(item_id: int, changes: dict[str, Any], user: Principal, if_match: str
             return after
     except db.ForeignKeyViolation as exc:
         raise _foreign_key_error(exc) from None
+    except db.UniqueViolation:  # taken by an edit that committed after our check: still a conflict
+        raise errors.Conflict(f"SKU {changes['sku']!r} is already taken.", code="sku_taken") from None
 
 
 def replace(item_id: int, data: ItemReplace, user: Principal, if_match: str | None, request_id: str) -> dict[str, Any]:

@@ -270,7 +270,8 @@ def test_the_new_password_must_differ_and_be_long_enough(api, manager):
     user = make_user(api, manager)
     same = api.post(f"{V1}/auth/password", {"current_password": user["password"], "new_password": user["password"]},
                     token=user["token"])
-    assert [(e["loc"], e["type"]) for e in assert_validation(same)] == [(["body", "new_password"], "password_unchanged")]
+    errors = [(e["loc"], e["type"]) for e in assert_validation(same)]
+    assert errors == [(["body", "new_password"], "password_unchanged")]
     short = api.post(f"{V1}/auth/password", {"current_password": user["password"], "new_password": "short"},
                      token=user["token"])
     assert assert_validation(short)[0]["loc"] == ["body", "new_password"]
@@ -553,3 +554,15 @@ def test_the_client_address_is_the_entry_the_nearest_proxy_appended():
 
     assert seen("203.0.113.9") == "203.0.113.9"
     assert seen("6.6.6.6, 203.0.113.9") == "203.0.113.9"  # what the client wrote itself comes first
+
+
+@pytest.mark.parametrize("query", ["since=0.5", "since=1700000000", "since=2026-11-30T08:00:00", "user_id=1_0",
+                                   "user_id=1.0", "user_id=%201"])
+def test_the_audit_query_reads_exactly_what_its_document_allows(api, manager, query):
+    res = api.get(f"{V1}/audit?{query}", token=manager["token"])
+    assert assert_validation(res)[0]["loc"][0] == "query"
+
+
+def test_the_audit_query_takes_an_rfc_3339_time_and_a_user_id(api, manager):
+    res = api.get(f"{V1}/audit?since=2026-11-30T08:00:00Z&user_id={manager['user']['id']}", token=manager["token"])
+    assert res.status == 200, res.text

@@ -446,3 +446,41 @@ def test_restocking_beyond_the_largest_storable_quantity_is_409_and_changes_noth
     assert_problem(res, 409, "quantity_limit")
     assert get(api, staff["token"], item["id"]).json()["quantity"] == 2_000_000_000
     assert [e["action"] for e in history(api, staff["token"], item["id"])] == ["restock", "create"]
+
+
+
+@pytest.mark.parametrize("kind", ["item", "category"])
+def test_an_edit_racing_another_for_the_same_unique_value_is_409_not_500(api, manager, services, kind):
+    """Its check finds the SKU (or name) free, then its UPDATE waits on the unique index for the other
+    edit's commit, which takes it: still the documented conflict, not a 500."""
+    import threading
+
+    import pg8000.native
+
+    from shared.db import connect_args
+    from tests.conftest import wait_until
+
+    token, value = manager["token"], unique("RACE")
+    if kind == "item":
+        first, second = new_item(api, token), new_item(api, token)
+        taking = "UPDATE items SET sku = :value WHERE id = :id"
+        edit_path, body, code = f"{V1}/items/{second['id']}", {"sku": value}, "sku_taken"
+    else:
+        first, second = new_category(api, token), new_category(api, token)
+        taking = "UPDATE categories SET name = :value WHERE id = :id"
+        edit_path, body, code = f"{V1}/categories/{second['id']}", {"name": value}, "name_taken"
+    other = pg8000.native.Connection(**connect_args(services["DATABASE_URL"]))
+    answers: list = []
+    try:
+        other.run("BEGIN")
+        other.run(taking, value=value, id=first["id"])
+        send = api.patch if kind == "item" else api.put
+        edit = threading.Thread(target=lambda: answers.append(send(edit_path, body, token=token)))
+        edit.start()
+        wait_until(lambda: other.run("SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0] > 0, 10,
+                   "the edit to wait for the other's commit")
+        other.run("COMMIT")
+        edit.join(30)
+    finally:
+        other.close()
+    assert_problem(answers[0], 409, code)

@@ -102,6 +102,9 @@ def test_without_content_type_json_is_read_and_anything_else_is_415(api, staff, 
     assert_problem(api.request("POST", path, token=staff["token"], body=b"quantity=2"), 415, "unsupported_media_type")
     duplicate = api.request("POST", path, token=staff["token"], body=b'{"quantity": 2, "quantity": 3}')
     assert assert_validation(duplicate)[0]["type"] == "duplicate_key"  # JSON, just not acceptable JSON
+    for refused, kind in ((b'{"quantity": NaN}', "json_number"), (b'{"quantity": 1e400}', "json_number"),
+                          (b'{"quantity": ' + b"9" * 5000 + b"}", "json_number")):
+        assert assert_validation(api.request("POST", path, token=staff["token"], body=refused))[0]["type"] == kind
     assert quantity(api, staff["token"], item) == 102
 
 
@@ -254,3 +257,8 @@ def test_overlong_password_at_login_is_a_plain_401(api, manager):
 @pytest.fixture(scope="module")
 def openapi_schemas(api) -> dict:
     return api.get("/openapi.json").json()["components"]["schemas"]
+
+
+def test_a_query_parameter_given_twice_is_422_not_the_last_one_silently(api, staff):
+    res = api.get(f"{V1}/items?sku=A-1&sku=B-2", token=staff["token"])
+    assert [(e["loc"], e["type"]) for e in assert_validation(res)] == [(["query", "sku"], "duplicate_parameter")]

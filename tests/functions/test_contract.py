@@ -401,6 +401,24 @@ def test_a_malformed_event_at_a_secured_function_url_is_a_400(services, kind):
     assert_problem(main_of("notify/low-stock-mailer")(ev), 400)
 
 
+@pytest.mark.parametrize("kind", ["header-value-a-number", "method-a-number", "http-body-a-number"])
+def test_a_refused_event_still_carries_the_cors_headers(services, monkeypatch, kind):
+    """A browser on another origin must be able to read even a 400 (or a 413) the boundary answers
+    before it has a request to speak of."""
+    from shared import settings
+
+    monkeypatch.setenv("CORS_ORIGINS", "https://ui.example.com")
+    settings.reset()
+    try:
+        good = event("GET", headers={"Origin": "https://ui.example.com"})
+        result = main_of("items/list")(_malformed(good)[kind])
+        assert result["statusCode"] == 400
+        assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
+    finally:
+        monkeypatch.delenv("CORS_ORIGINS")
+        settings.reset()
+
+
 @pytest.mark.parametrize("function", WEB, ids=IDS)
 def test_every_routed_function_answers_a_cors_preflight_itself(function, services, monkeypatch):
     """As DigitalOcean hands OPTIONS to a function annotated web-custom-options: no token needed, the

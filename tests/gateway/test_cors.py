@@ -113,10 +113,11 @@ def test_a_preflight_for_a_method_the_resource_lacks_names_only_what_it_serves(a
     assert "DELETE" not in res.headers["access-control-allow-methods"]
 
 
-def test_the_gateway_s_own_document_carries_the_headers(api, cors):
-    res = api.get("/openapi.json", headers={"Origin": UI})
+@pytest.mark.parametrize("document", ["/openapi.json", "/asyncapi.json"])
+def test_the_gateway_s_own_documents_carry_the_headers(api, cors, document):
+    res = api.get(document, headers={"Origin": UI})
     assert res.status == 200 and res.headers["access-control-allow-origin"] == UI
-    _assert_preflight(preflight(api, "/openapi.json", "GET"), "GET")
+    _assert_preflight(preflight(api, document, "GET"), "GET")
 
 
 def test_a_request_through_the_allowed_origin_still_works_end_to_end(api, staff, item, cors):

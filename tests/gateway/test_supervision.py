@@ -246,3 +246,18 @@ def test_the_supervisor_restarts_at_once_then_backs_off(caplog):
     noticed = clock[0]
     supervisor.check()
     assert server.attempts[-1] == noticed
+
+
+def test_a_socket_fallback_dir_that_others_can_use_is_refused(tmp_path):
+    """A data dir too deep for a Unix socket path puts Redis's socket in the temp dir: a directory
+    there that another user made (or may write to) must not be used."""
+    data_dir = tmp_path / ("deep" * 30) / "d"
+    fallback = local.redis_socket(data_dir).parent
+    assert not str(fallback).startswith(str(data_dir))  # the fallback, not the data dir
+    fallback.mkdir(mode=0o755, exist_ok=True)
+    fallback.chmod(0o755)
+    try:
+        with pytest.raises(RuntimeError, match="nobody else can use"):
+            local.Redis(data_dir)
+    finally:
+        fallback.rmdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import jwt
 
 from shared import events
-
 from tests.api.helpers import V1, login
 from tests.conftest import make_user
 from tests.realtime.conftest import aio, peer
@@ -98,3 +97,19 @@ async def test_a_session_ended_just_before_the_client_joins_is_closed_as_it_join
         assert await client.closed() == (4401, "session ended")
     async with peer(feed.url, token=user["token"]) as other:  # another session of the user is not affected
         await other.ready()
+
+
+@aio
+async def test_a_user_deactivated_just_before_joining_is_closed_as_they_join(feed, api, manager):
+    """The same race for a deactivation (or a new role): the feed keeps each changed user's latest state."""
+    user = make_user(api, manager)
+    deactivated = {**user["user"], "is_active": False}
+    async with peer(feed.url, token=manager["token"]) as witness:
+        await witness.ready()
+        events.publish([{"id": f"deactivated-{user['user']['id']}", "type": "user_changed",
+                         "created_at": "2026-11-30T10:00:00+00:00",
+                         "data": {"action": "updated", "user": deactivated}}])
+        await witness.until(lambda m: m.get("event") == "user_changed"
+                            and m["data"]["user"]["id"] == user["user"]["id"])
+    async with peer(feed.url, token=user["token"]) as client:  # the database still says active
+        assert await client.closed() == (4401, "token revoked")

@@ -117,18 +117,43 @@ def test_an_outage_is_one_line_then_one_a_minute_then_one_when_it_ends(caplog):
     assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING", "INFO"]
 
 
-def test_a_pool_whose_connections_are_all_out_answers_unavailable_in_bounded_time(services, monkeypatch):
+def test_a_pool_whose_connections_are_all_out_answers_unavailable_in_bounded_time(services, monkeypatch, caplog):
+    """...and says so as the pool's saturation, not as the database being down: it answers fine."""
     from shared import settings
 
-    monkeypatch.setattr(db, "_TIMEOUT", 0.2)
+    monkeypatch.setattr(db, "_POOL_WAIT", 0.2)
     pool = db.Pool(settings.get().database_url, 1)
     held = pool.acquire()
     try:
-        with pytest.raises(db.Unavailable, match="all 1 connections busy"):
-            pool.acquire()
+        with caplog.at_level(logging.INFO, logger="ims.db"):
+            with pytest.raises(db.Unavailable, match="all 1 connections busy"):
+                pool.acquire()
     finally:
         pool.release(held)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["database connection pool unavailable (all 1 connections busy for 0.2 s)"]
+    assert not db.outage.down
     again = pool.acquire()  # the slot is free again
     pool.release(again)
     pool.close()
     assert pool.opened == 0
+
+
+def test_only_a_server_that_went_away_takes_the_idle_connections_with_it():
+    """A reset or a shutdown ends every connection; a timeout (a long lock wait) ends only its own."""
+    import pg8000.exceptions
+
+    def lost(cause: OSError) -> db.Unavailable:
+        exc = pg8000.exceptions.InterfaceError("network error")
+        exc.__cause__ = cause
+        typed = db._typed(exc)
+        assert typed is not None and isinstance(typed[0], db.Unavailable) and typed[1] is False
+        return typed[0]
+
+    assert lost(ConnectionResetError(104, "reset")).server_gone
+    assert lost(ConnectionRefusedError(111, "refused")).server_gone
+    assert not lost(TimeoutError("timed out")).server_gone
+    shutdown = pg8000.exceptions.DatabaseError({"S": "FATAL", "C": "57P01", "M": "terminating connection"})
+    assert db._typed(shutdown)[0].server_gone  # type: ignore[index]
+    one_session = pg8000.exceptions.DatabaseError({"S": "FATAL", "C": "25P03", "M": "idle-in-transaction timeout"})
+    assert not db._typed(one_session)[0].server_gone  # type: ignore[index]
