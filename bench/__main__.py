@@ -18,6 +18,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -343,11 +344,11 @@ def main() -> int:
         step(f"seeding {seed.ITEMS:,} items")
         import pg8000.native
 
-        conn = pg8000.native.Connection(**db.connect_args(env["DATABASE_URL"]))
-        try:
+        def database() -> contextlib.closing[pg8000.native.Connection]:
+            return contextlib.closing(pg8000.native.Connection(**db.connect_args(env["DATABASE_URL"])))
+
+        with database() as conn:
             seeded = seed.seed(conn)
-        finally:
-            conn.close()
 
         step("starting the gateway")
         gateway_env = launch.child_env(env)
@@ -362,11 +363,8 @@ def main() -> int:
         step("list and search, concurrency 1")
         search = _search_rows(gw, token, seeded, warmup, seconds)
         step(f"GET /items idle, then during {storm.STORM} parallel logins")
-        conn = pg8000.native.Connection(**db.connect_args(env["DATABASE_URL"]))
-        try:
+        with database() as conn:
             emails = storm.add_users(conn)
-        finally:
-            conn.close()
         storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded, data_dir)
