@@ -320,11 +320,7 @@ class Redis(Embedded):
     def _answers(self) -> bool:
         """PONG, or LOADING (up, still reading its files): the server is there."""
         try:
-            with socket.socket(socket.AF_UNIX) as conn:
-                conn.settimeout(2)
-                conn.connect(str(self.socket))
-                conn.sendall(b"PING\r\n")
-                return conn.recv(64).startswith((b"+PONG", b"-LOADING"))
+            return redis_command(self.socket, "PING", 2).startswith((b"+PONG", b"-LOADING"))
         except OSError:
             return False
 
@@ -370,11 +366,7 @@ class Redis(Embedded):
         # SHUTDOWN SAVE over a bare socket (redis-py would retry the connection the server closes as it
         # exits): the RDB is written first, and the app's pool may still be connected.
         try:
-            with socket.socket(socket.AF_UNIX) as conn:
-                conn.settimeout(30)
-                conn.connect(str(self.socket))
-                conn.sendall(b"SHUTDOWN SAVE\r\n")
-                reply = conn.recv(256)  # nothing: the server closed it on its way out
+            reply = redis_command(self.socket, "SHUTDOWN SAVE", 30)  # nothing: it closed on its way out
             if reply:
                 log.warning("Redis refused to shut down: %s", reply.decode(errors="replace").strip())
         except OSError:
@@ -386,6 +378,16 @@ class Redis(Embedded):
         else:
             self._end()
         log.info("Redis stopped")
+
+
+def redis_command(path: Path, command: str, timeout: float) -> bytes:
+    """One inline command to the Redis listening at `path`, over a bare socket (no client library,
+    no retries), and the start of its reply."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(timeout)
+        conn.connect(str(path))
+        conn.sendall(command.encode() + b"\r\n")
+        return conn.recv(256)
 
 
 def start_services(data_dir: Path) -> Services:

@@ -120,6 +120,51 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = 
         time.sleep(0.02)
 
 
+class SettingsEnv:
+    """The settings of the functions running in this process, which read the environment once:
+    `set(NAME=value)` changes some (None unsets) and has them read again; `restore()` puts back
+    what was there before the first change."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, str | None] = {}
+
+    def set(self, **values: str | None) -> None:
+        for name, value in values.items():
+            self.saved.setdefault(name, os.environ.get(name))
+            _put_env(name, value)
+        _reread_settings()
+
+    def restore(self) -> None:
+        for name, value in self.saved.items():
+            _put_env(name, value)
+        self.saved.clear()
+        _reread_settings()
+
+
+@contextlib.contextmanager
+def settings_env(**values: str | None) -> Iterator[SettingsEnv]:
+    """Change settings for a block (or a fixture's life): `with settings_env(X="1") as env: env.set(Y=None)`."""
+    env = SettingsEnv()
+    env.set(**values)
+    try:
+        yield env
+    finally:
+        env.restore()
+
+
+def _put_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _reread_settings() -> None:
+    from shared import settings
+
+    settings.reset()
+
+
 def unique(prefix: str = "x") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -5,7 +5,6 @@ rule and `make create-manager` (as a subprocess, against a database of its own).
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from shared import db, settings
 from tests.api.helpers import V1, assert_problem, assert_validation, login
 from tests.client import Api
-from tests.conftest import JWT_SECRET, ROOT, loopback_address, make_user, unique, wait_until
+from tests.conftest import JWT_SECRET, ROOT, loopback_address, make_user, settings_env, unique, wait_until
 
 WRONG = "wrong-password"
 
@@ -51,23 +50,6 @@ def burst(n: int, call: Callable[[int], Any]) -> list[Any]:
     for t in threads:
         t.join(60)
     return results
-
-
-@contextlib.contextmanager
-def configured(**env: str) -> Iterator[None]:
-    """The gateway's functions run in this process: change their settings for a while."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    settings.reset()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        settings.reset()
 
 
 # --- the throttle: counted before the check, atomically -----------------------------------------
@@ -128,7 +110,7 @@ def test_a_right_password_starts_the_account_and_address_bucket_over(api, manage
 def test_one_address_is_limited_across_accounts(api, manager, client_from):
     user = make_user(api, manager)
     client, elsewhere = client_from(), client_from()
-    with configured(LOGIN_LIMIT_PER_ADDRESS="3"):
+    with settings_env(LOGIN_LIMIT_PER_ADDRESS="3"):
         for _ in range(3):
             assert_problem(attempt(client, f"{unique('spray')}@example.com"), 401)
         res = attempt(client, user["email"], user["password"])
@@ -140,7 +122,7 @@ def test_one_address_is_limited_across_accounts(api, manager, client_from):
 
 def test_the_account_ceiling_counts_only_what_the_address_limits_let_through(api, manager, client_from):
     user = make_user(api, manager)
-    with configured(LOGIN_LIMIT_PER_ACCOUNT="7"):
+    with settings_env(LOGIN_LIMIT_PER_ACCOUNT="7"):
         attacker = client_from()
         for _ in range(5):
             assert_problem(attempt(attacker, user["email"]), 401)
@@ -343,7 +325,7 @@ def test_a_rotated_secret_still_verifies_until_the_window_ends(api, manager):
     user = make_user(api, manager)
     spare = login(api, user["email"], user["password"])  # a second session, signed with the old secret
     new_secret = "rotated-secret-" + "z" * 40
-    with configured(JWT_SECRET=new_secret, JWT_PREVIOUS_SECRET=JWT_SECRET, JWT_PREVIOUS_SECRET_UNTIL=_iso(3600)):
+    with settings_env(JWT_SECRET=new_secret, JWT_PREVIOUS_SECRET=JWT_SECRET, JWT_PREVIOUS_SECRET_UNTIL=_iso(3600)):
         assert api.get(f"{V1}/auth/me", token=user["token"]).status == 200
         res = api.post(f"{V1}/auth/refresh", {"refresh_token": user["refresh"]})
         assert res.status == 200, res.text
@@ -352,20 +334,20 @@ def test_a_rotated_secret_still_verifies_until_the_window_ends(api, manager):
             jwt.decode(token, new_secret, algorithms=["HS256"])
             with pytest.raises(jwt.InvalidSignatureError):
                 jwt.decode(token, JWT_SECRET, algorithms=["HS256"])
-    with configured(JWT_SECRET=new_secret, JWT_PREVIOUS_SECRET=JWT_SECRET, JWT_PREVIOUS_SECRET_UNTIL=_iso(-1)):
+    with settings_env(JWT_SECRET=new_secret, JWT_PREVIOUS_SECRET=JWT_SECRET, JWT_PREVIOUS_SECRET_UNTIL=_iso(-1)):
         assert_problem(api.get(f"{V1}/auth/me", token=spare["access_token"]), 401, "invalid_token")
         assert_problem(api.post(f"{V1}/auth/refresh", {"refresh_token": spare["refresh_token"]}), 401)
         assert api.get(f"{V1}/auth/me", token=fresh["access_token"]).status == 200
         assert api.post(f"{V1}/auth/refresh", {"refresh_token": fresh["refresh_token"]}).status == 200
-    with configured(JWT_SECRET=new_secret):  # no rotation at all: the old secret is a stranger
+    with settings_env(JWT_SECRET=new_secret):  # no rotation at all: the old secret is a stranger
         assert_problem(api.get(f"{V1}/auth/me", token=spare["access_token"]), 401)
 
 
 def test_a_previous_secret_needs_the_end_of_its_window():
-    with configured(JWT_PREVIOUS_SECRET="old-secret-" + "o" * 40, JWT_PREVIOUS_SECRET_UNTIL=""):
+    with settings_env(JWT_PREVIOUS_SECRET="old-secret-" + "o" * 40, JWT_PREVIOUS_SECRET_UNTIL=""):
         with pytest.raises(settings.ConfigError, match="JWT_PREVIOUS_SECRET_UNTIL"):
             settings.get()
-    with configured(JWT_PREVIOUS_SECRET="old-secret-" + "o" * 40, JWT_PREVIOUS_SECRET_UNTIL="next tuesday"):
+    with settings_env(JWT_PREVIOUS_SECRET="old-secret-" + "o" * 40, JWT_PREVIOUS_SECRET_UNTIL="next tuesday"):
         with pytest.raises(settings.ConfigError, match="ISO 8601"):
             settings.get()
 

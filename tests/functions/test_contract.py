@@ -15,6 +15,7 @@ import yaml
 
 from gateway import manifest
 from gateway.events import build_event
+from tests.conftest import settings_env
 
 FUNCTIONS = manifest.load()
 WEB = [f for f in FUNCTIONS if f.routed]
@@ -402,41 +403,27 @@ def test_a_malformed_event_at_a_secured_function_url_is_a_400(services, kind):
 
 
 @pytest.mark.parametrize("kind", ["header-value-a-number", "method-a-number", "http-body-a-number"])
-def test_a_refused_event_still_carries_the_cors_headers(services, monkeypatch, kind):
+def test_a_refused_event_still_carries_the_cors_headers(services, kind):
     """A browser on another origin must be able to read even a 400 (or a 413) the boundary answers
     before it has a request to speak of."""
-    from shared import settings
-
-    monkeypatch.setenv("CORS_ORIGINS", "https://ui.example.com")
-    settings.reset()
-    try:
+    with settings_env(CORS_ORIGINS="https://ui.example.com"):
         good = event("GET", headers={"Origin": "https://ui.example.com"})
         result = main_of("items/list")(_malformed(good)[kind])
-        assert result["statusCode"] == 400
-        assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
-    finally:
-        monkeypatch.delenv("CORS_ORIGINS")
-        settings.reset()
+    assert result["statusCode"] == 400
+    assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
 
 
 @pytest.mark.parametrize("function", WEB, ids=IDS)
-def test_every_routed_function_answers_a_cors_preflight_itself(function, services, monkeypatch):
+def test_every_routed_function_answers_a_cors_preflight_itself(function, services):
     """As DigitalOcean hands OPTIONS to a function annotated web-custom-options: no token needed, the
     function's own method allowed, in both event forms."""
-    from shared import settings
-
-    monkeypatch.setenv("CORS_ORIGINS", "https://ui.example.com")
-    settings.reset()
-    try:
-        ask = {"Origin": "https://ui.example.com", "Access-Control-Request-Method": function.method}
+    ask = {"Origin": "https://ui.example.com", "Access-Control-Request-Method": function.method}
+    with settings_env(CORS_ORIGINS="https://ui.example.com"):
         ow = main_of(function.qualified)(event("OPTIONS", "/1" if "{id}" in function.route else "", headers=ask))
         do = main_of(function.qualified)({"http": {"method": "OPTIONS", "path": "", "headers": {
             k.lower(): v for k, v in ask.items()}}})
-        for result in (ow, do):
-            assert_shape(result)
-            assert result["statusCode"] == 204 and result["body"] == ""
-            assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
-            assert result["headers"]["Access-Control-Allow-Methods"] == function.method
-    finally:
-        monkeypatch.delenv("CORS_ORIGINS")
-        settings.reset()
+    for result in (ow, do):
+        assert_shape(result)
+        assert result["statusCode"] == 204 and result["body"] == ""
+        assert result["headers"]["Access-Control-Allow-Origin"] == "https://ui.example.com"
+        assert result["headers"]["Access-Control-Allow-Methods"] == function.method

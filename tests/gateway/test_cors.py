@@ -5,13 +5,13 @@ function URLs, and the gateway's own answers carry the same headers."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from gateway import manifest
 from tests.api.helpers import V1
+from tests.conftest import settings_env
 
 UI = "https://ui.example.com"
 
@@ -19,20 +19,8 @@ UI = "https://ui.example.com"
 @pytest.fixture
 def cors(services: dict[str, str]) -> Iterator[Callable[[str | None], None]]:
     """configure("a, b" | "*" | None): CORS_ORIGINS for the functions and the gateway in this process."""
-    from shared import settings
-
-    saved = os.environ.get("CORS_ORIGINS")
-
-    def configure(value: str | None) -> None:
-        if value is None:
-            os.environ.pop("CORS_ORIGINS", None)
-        else:
-            os.environ["CORS_ORIGINS"] = value
-        settings.reset()
-
-    configure(f"{UI}, https://admin.example.com/")
-    yield configure
-    configure(saved)
+    with settings_env(CORS_ORIGINS=f"{UI}, https://admin.example.com/") as env:
+        yield lambda value: env.set(CORS_ORIGINS=value)
 
 
 def preflight(api, path: str, method: str, origin: str = UI):

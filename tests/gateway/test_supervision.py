@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -180,11 +179,8 @@ def test_the_data_dir_keeps_secrets_and_redis_files_to_their_owner(running):
         assert mode(running.data_dir / secret) == 0o600, secret
     redis_dir = running.data_dir / "redis"
     assert mode(redis_dir) == 0o700
-    with socket.socket(socket.AF_UNIX) as conn:  # write the RDB snapshot now, as Redis does from time to time
-        conn.settimeout(30)
-        conn.connect(str(redis_dir / "redis.sock"))
-        conn.sendall(b"SAVE\r\n")
-        assert conn.recv(64).startswith(b"+OK")
+    # write the RDB snapshot now, as Redis does from time to time
+    assert local.redis_command(redis_dir / "redis.sock", "SAVE", 30).startswith(b"+OK")
     files = {p.name: mode(p) for p in redis_dir.iterdir() if p.is_file()}
     assert {"appendonly.aof", "ims.rdb", "redis.log"} <= files.keys()
     assert all(m == 0o600 for m in files.values()), files

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, wait_until  # noqa: F401  (the notify tests import them from here too)
+from tests.conftest import free_port, settings_env, wait_until  # noqa: F401  (the notify tests import them from here too)
 
 MAIL_VARS = ("SMTP_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "ALERT_EMAIL_TO", "MAIL_FROM", "PUBLIC_URL",
              "MAILER_SECRET", "MAIL_MAX_ATTEMPTS", "MAIL_RETRY_SECONDS", "MAIL_TIMEOUT_SECONDS")
@@ -48,27 +47,12 @@ class Inbox:
 @pytest.fixture
 def mail_env(services: dict[str, str]) -> Iterator[Callable[..., None]]:
     """configure(SMTP_URL=…, …): set mail variables (None unsets) and re-read the settings."""
-    from shared import settings
+    with settings_env(**{name: None for name in MAIL_VARS}) as env:
+        def configure(**values: str | None) -> None:
+            assert set(values) <= set(MAIL_VARS), values
+            env.set(**values)
 
-    saved = {name: os.environ.get(name) for name in MAIL_VARS}
-
-    def configure(**values: str | None) -> None:
-        for name, value in values.items():
-            assert name in MAIL_VARS, name
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        settings.reset()
-
-    configure(**{name: None for name in MAIL_VARS})
-    yield configure
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    settings.reset()
+        yield configure
 
 
 @pytest.fixture

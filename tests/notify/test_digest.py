@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gateway import manifest
+from tests.conftest import settings_env
 
 DIGEST = next(f for f in manifest.load() if f.qualified == "notify/digest")
 
@@ -18,18 +19,14 @@ DIGEST = next(f for f in manifest.load() if f.qualified == "notify/digest")
 def own_database(services: dict[str, str], mail_env: Any) -> Iterator[None]:
     """The digest's own empty, migrated database for the duration of one test."""
     from gateway import local
-    from shared import db, migrate, settings
+    from shared import db, migrate
 
-    saved = os.environ["DATABASE_URL"]
     db.close_pool()
-    os.environ["DATABASE_URL"] = local.fresh_database(saved, "ims_test_digest")
-    settings.reset()
-    migrate.migrate()
-    mail_env(ALERT_EMAIL_TO="stores@ims.test")
-    yield
-    db.close_pool()
-    os.environ["DATABASE_URL"] = saved
-    settings.reset()
+    with settings_env(DATABASE_URL=local.fresh_database(os.environ["DATABASE_URL"], "ims_test_digest")):
+        migrate.migrate()
+        mail_env(ALERT_EMAIL_TO="stores@ims.test")
+        yield
+        db.close_pool()
 
 
 def digest() -> dict[str, Any]:

@@ -4,7 +4,6 @@ a realtime server of its own started with those settings."""
 
 from __future__ import annotations
 
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from realtime import launch
+from tests.conftest import settings_env
 from tests.realtime.conftest import WAIT, Peer, aio, feed_env, http_get, peer
 
 TOKEN = "metrics-" + "t" * 24
@@ -53,13 +53,8 @@ def test_realtime_metrics_are_open_when_no_token_is_set(feed):
 @pytest.fixture
 def metrics_token(services: dict[str, str]) -> Iterator[None]:
     """METRICS_TOKEN for the functions the session gateway runs in this process."""
-    from shared import settings
-
-    os.environ["METRICS_TOKEN"] = TOKEN
-    settings.reset()
-    yield
-    os.environ.pop("METRICS_TOKEN")
-    settings.reset()
+    with settings_env(METRICS_TOKEN=TOKEN):
+        yield
 
 
 def test_gateway_metrics_want_the_token_when_it_is_set(gateway, metrics_token):
