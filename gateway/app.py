@@ -1,0 +1,244 @@
+"""The HTTP app: a request in, the platform's event to a function, its result back out (WSGI).
+
+One app, three servers: gunicorn runs it for `make run` and the self-hosted front (gateway.serve),
+functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
+way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
+DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
+invoke API (gateway.activations), `/openapi.json`, `/asyncapi.json` and `/docs`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from gateway import activations, asyncapi, cron, events, manifest, openapi
+from gateway.activations import Activations
+from gateway.manifest import Function
+from gateway.routes import Router
+from shared import cors, errors, settings
+from shared.http import unexpected
+
+log = logging.getLogger("ims.gateway")
+access = logging.getLogger("ims.access")
+
+MAX_BODY = 1 << 20  # the platform's request limit: 1 MB
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
+# The CGI names WSGI gives two headers without the HTTP_ prefix.
+_UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+Headers = events.Headers
+StartResponse = Callable[..., Any]
+
+
+def invoke(function: Function, event: dict[str, Any]) -> dict[str, Any]:
+    """Run the function on one event, as the platform would; a surprise becomes an opaque 500."""
+    request_id = event.get("__ow_headers", {}).get("x-request-id", "-")
+    try:
+        return manifest.load_main(function)(event)  # type: ignore[no-any-return]
+    except Exception:
+        log.exception("%s raised (request %s)", function.qualified, request_id)
+        return unexpected(request_id)
+
+
+def request_headers(environ: dict[str, Any]) -> Headers:
+    """The request's headers, names lower-cased, from a WSGI environ."""
+    headers = [(_UNPREFIXED[k], v) for k, v in environ.items() if k in _UNPREFIXED and v]
+    headers += [(k[5:].replace("_", "-").lower(), v) for k, v in environ.items() if k.startswith("HTTP_")]
+    return headers
+
+
+def raw_path(environ: dict[str, Any]) -> str:
+    """The path as the client wrote it: WSGI's PATH_INFO is percent-decoded, the platform's is not."""
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if uri:
+        return str(uri).partition("?")[0]
+    return str(environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", errors="replace")
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, at most MAX_BODY bytes; a chunked body (no Content-Length) is read too."""
+    raw = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if raw:
+        if not raw.isdigit():
+            raise errors.BadRequest("Content-Length is not a number.")
+        if int(raw) > MAX_BODY:
+            raise errors.PayloadTooLarge(f"The body may be at most {MAX_BODY} bytes.")
+        return bytes(stream.read(int(raw)))
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return b""
+    body = bytes(stream.read(MAX_BODY + 1))
+    if len(body) > MAX_BODY:
+        raise errors.PayloadTooLarge(f"The body may be at most {MAX_BODY} bytes.")
+    return body
+
+
+class App:
+    """The WSGI application. Build it with `make_app()`."""
+
+    def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0) -> None:
+        self.functions = [f for f in functions if f.is_http]
+        self.trusted_proxies = trusted_proxies
+        # Import every function now: a broken one fails at start, and no request pays for an import.
+        for f in functions:
+            manifest.check_spec(f, manifest.load_main(f))
+        self.router = Router(self.functions, namespace)
+        self.activations = Activations(functions, namespace, api_key)
+        self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
+        self._documents: dict[str, bytes] = {}
+        self._documents_lock = threading.Lock()
+        # Hooks the server adds (request metrics): called with (route, method, status, seconds).
+        self.observers: list[Callable[[str, str, int, float], None]] = []
+
+    def host_functions(self, url: str, public_url: str | None = None) -> None:
+        """Be the platform of the functions in this process: their chaining (shared.invoke) calls the
+        invoke API at `url`, as the platform arranges for a function annotated `provide-api-key: true`,
+        and links in mail point at `public_url` unless PUBLIC_URL says otherwise (a default, not the
+        environment)."""
+        os.environ["__OW_API_HOST"] = url
+        os.environ["__OW_API_KEY"] = self.activations.api_key
+        settings.local_default("PUBLIC_URL", public_url or url)
+
+    def document(self, name: str) -> bytes:
+        """/openapi.json or /asyncapi.json, built on first use."""
+        with self._documents_lock:
+            if name not in self._documents:
+                if name == "openapi":
+                    doc = openapi.build([(f, manifest.load_main(f)) for f in self.functions if f.routed])
+                else:
+                    from realtime import config
+
+                    live = config.load()  # where this machine's realtime server listens, as make run starts it
+                    doc = asyncapi.build(live.host, live.port)
+                self._documents[name] = json.dumps(doc, indent=1).encode()
+            return self._documents[name]
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start = time.perf_counter()
+        method = environ["REQUEST_METHOD"].upper()
+        path = raw_path(environ)
+        headers = request_headers(environ)
+        supplied = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        route = "unmatched"
+        try:
+            body = read_body(environ)
+            route, (status, out, payload) = self._route(environ, method, path, headers, body, request_id)
+        except errors.HTTPError as exc:
+            status, out, payload = events.error(exc, request_id)
+        if not path.startswith(activations.PREFIX) and not events.has_header(out, "vary"):
+            # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
+            # functions' do; the invoke API is for the platform's machines, not for browsers.
+            try:
+                out = out + list(cors.headers(environ.get("HTTP_ORIGIN")).items())
+            except Exception:  # the settings cannot be read: the answer goes out without CORS
+                log.exception("CORS headers (request %s)", request_id)
+        elapsed = time.perf_counter() - start
+        for observe in self.observers:
+            observe(route, method, status, elapsed)
+        access.info("%s %s %d %.1fms %s", method, path, status, elapsed * 1000, request_id)
+        return self._respond(start_response, method, status, out, payload, request_id)
+
+    def _route(self, environ: dict[str, Any], method: str, path: str, headers: Headers, body: bytes,
+               request_id: str) -> tuple[str, tuple[int, Headers, bytes]]:
+        """(the route's name for metrics, the answer)."""
+        get = method in ("GET", "HEAD")  # HEAD is answered as GET without the body
+        if path in ("/openapi.json", "/asyncapi.json", "/docs"):
+            if cors.is_preflight(method, environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
+                return path, (204, list(cors.preflight(environ.get("HTTP_ORIGIN"), "GET").items()), b"")
+            if not get:
+                raise errors.MethodNotAllowed("Use GET.", headers={"Allow": "GET, HEAD"})
+            if path == "/docs":
+                return path, (200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode())
+            return path, (200, [("Content-Type", "application/json")], self.document(path[1:-5]))
+        if path.startswith(activations.PREFIX):
+            query = environ.get("QUERY_STRING", "")
+            return "invoke", self.activations.handle(method, path, query, environ.get("HTTP_AUTHORIZATION"), body)
+        function, suffix = self.router.match("GET" if method == "HEAD" else method, path,
+                                             environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"))
+        secret = function.secret()
+        if secret and not hmac.compare_digest(environ.get("HTTP_X_REQUIRE_WHISK_AUTH", "").encode(), secret.encode()):
+            raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
+        forwarded = [(k, v) for k, v in headers if k not in ("x-request-id", "x-forwarded-for")]
+        forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
+        event = events.build_event("GET" if method == "HEAD" else method, suffix,
+                                   environ.get("QUERY_STRING", ""), forwarded, body)
+        return function.qualified, events.to_http(invoke(function, event), request_id)
+
+    def _client_address(self, environ: dict[str, Any]) -> str:
+        """The client's address, handed to the functions in X-Forwarded-For as the platform does.
+
+        With no trusted proxy (the default) that is the socket's peer, and whatever X-Forwarded-For
+        the client sent is dropped: anyone can write one. Behind N trusted proxies, each appended the
+        address it saw: the client is the entry the outermost trusted one appended, N from the right
+        (the peer, the nearest proxy, counted as the last entry); what lies left of it is hearsay."""
+        peer = str(environ.get("REMOTE_ADDR") or "")
+        hops = self.trusted_proxies
+        if not hops:
+            return peer
+        sent = environ.get("HTTP_X_FORWARDED_FOR", "")
+        chain = [part.strip() for part in sent.split(",") if part.strip()] + [peer]
+        return chain[-1 - hops] if len(chain) > hops else chain[0]
+
+    @staticmethod
+    def _respond(start_response: StartResponse, method: str, status: int, headers: Headers, payload: bytes,
+                 request_id: str) -> list[bytes]:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        out: Headers = []
+        has_request_id = False
+        for name, value in headers:
+            low = name.lower()
+            if low in _HOP_BY_HOP:
+                continue
+            has_request_id = has_request_id or low == "x-request-id"
+            # A newline in a value would let a function's output forge headers.
+            out.append((name, value.replace("\r", " ").replace("\n", " ")))
+        if not has_request_id:
+            out.append(("X-Request-Id", request_id))
+        if status >= 200 and status not in (204, 304):
+            out.append(("Content-Length", str(len(payload))))
+        else:
+            payload = b""
+        start_response(f"{status} {phrase}", out)
+        return [] if method == "HEAD" else [payload]
+
+
+def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = None, namespace: str | None = None,
+             api_key: str | None = None, trusted_proxies: int | None = None) -> App:
+    """Load project.yml and import every function.
+
+    `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
+    `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
+    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none."""
+    namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
+    api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
+    if trusted_proxies is None:
+        trusted_proxies = trusted_proxy_hops(os.environ.get("IMS_TRUST_PROXY", ""))
+    return App(manifest.load(manifest_path, functions_dir), namespace, api_key, trusted_proxies)
+
+
+def trusted_proxy_hops(value: str) -> int:
+    """IMS_TRUST_PROXY: "", false or 0 trust no proxy; true is one; a number is that many."""
+    value = value.strip().lower()
+    if value in ("", "false", "no", "off"):
+        return 0
+    if value in ("true", "yes", "on"):
+        return 1
+    if value.isdigit():
+        return int(value)
+    raise ValueError(f"IMS_TRUST_PROXY must be true, false or a number of proxies, not {value!r}")
