@@ -5,7 +5,7 @@
 - `realtime.hub`      connected clients, who may see what, fan-out with a bounded buffer per client
 - `realtime.tail`     the one XREAD loop per process that feeds the hub and survives Redis outages
 - `realtime.auth`     access-token checks, off the event loop (the database driver is synchronous)
-- `realtime.metrics`  counters and the Prometheus text
+- `realtime.metrics`  its prometheus_client metrics and their exposition
 - `realtime.server`   the WebSocket endpoint `/ws`, `/healthz`, `/metrics`, start and graceful stop
 - `realtime.launch`   run `python -m realtime` as a child process (what `make run` does)
 """

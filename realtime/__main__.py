@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 
+import prometheus_client
+
 from realtime import launch
 
 
@@ -39,6 +41,9 @@ async def serve() -> None:
 
 def main() -> int:
     launch.raise_fd_limit()
+    # No `<counter>_created` series beside each counter: in the text format they are just more gauges
+    # (the gateway's multiprocess metrics have none either). Process-wide, so set here, not on import.
+    prometheus_client.disable_created_metrics()
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # one line per connection otherwise

@@ -68,7 +68,7 @@ class Hub:
 
     def add(self, client: Client) -> None:
         self.clients.add(client)
-        self.metrics.connections[client.role] += 1
+        self.metrics.connections.labels(client.role).inc()
         active, role = self._users.get(client.user_id, (True, client.role))
         if client.session in self._ended:
             self.close(client, CLOSE_UNAUTHORIZED, "session ended", "revoked")
@@ -78,7 +78,7 @@ class Hub:
     def remove(self, client: Client) -> None:
         if client in self.clients:
             self.clients.discard(client)
-            self.metrics.connections[client.role] -= 1
+            self.metrics.connections.labels(client.role).dec()
         if client.expiry is not None:
             client.expiry.cancel()
             client.expiry = None
@@ -86,7 +86,7 @@ class Hub:
     def close(self, client: Client, code: int, reason: str, why: str) -> None:
         """Stop sending to `client` now and close it in the background."""
         self.remove(client)
-        self.metrics.dropped[why] += 1
+        self.metrics.dropped.labels(why).inc()
         task = asyncio.get_running_loop().create_task(client.ws.close(code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -101,9 +101,9 @@ class Hub:
         """Hand one stream event to every client (the tail calls this, in stream order)."""
         self.position = event.id
         if self._seen(event.event_id):
-            self.metrics.duplicates += 1
+            self.metrics.duplicates.inc()
             return
-        self.metrics.events_received += 1
+        self.metrics.events_received.inc()
         if event.type == "user_changed":
             self._revoke(event.data.get("user") or {})
         elif event.type == "session_ended":
@@ -132,7 +132,7 @@ class Hub:
         # servers don't mask), where ws.send() would build it again per client and await. websockets
         # itself only writes on the transport as it goes, so frames never interleave.
         ws.transport.write(frame)
-        self.metrics.messages_sent += 1
+        self.metrics.messages_sent.inc()
         return True
 
     def go_live(self, client: Client, replayed_to: Key | None, ready: bytes) -> None:

@@ -104,7 +104,7 @@ class RealtimeServer:
     async def stop(self) -> None:
         """Close every connection with 1001 (going away), stop reading the stream, release Redis."""
         if self._server is not None:
-            self.metrics.dropped["shutdown"] += len(self.hub.clients)
+            self.metrics.dropped.labels("shutdown").inc(len(self.hub.clients))
             self._server.close()  # 1001 to every open connection, 503 to handshakes in flight
             try:
                 async with asyncio.timeout(self.config.close_timeout + 1):
@@ -130,7 +130,7 @@ class RealtimeServer:
                 response = ws.respond(401, "/metrics wants the METRICS_TOKEN as a bearer token\n")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
-            return await self._metrics(ws)
+            return await self._metrics(ws, request)
         return ws.respond(404, "Not Found: the live feed is at /ws\n")
 
     async def _health(self, ws: ServerConnection) -> Response:
@@ -141,16 +141,17 @@ class RealtimeServer:
             return ws.respond(503, "redis unreachable\n")
         return ws.respond(200, "ok\n")
 
-    async def _metrics(self, ws: ServerConnection) -> Response:
+    async def _metrics(self, ws: ServerConnection, request: Request) -> Response:
         try:
             async with asyncio.timeout(1):
-                self.metrics.lag_seconds = await self.tail.lag()
+                self.metrics.lag_seconds.set(await self.tail.lag())
         except Exception:  # Redis down: the last known lag stands, redis_up says why
             pass
-        response = ws.respond(200, self.metrics.render())
+        body, content_type = self.metrics.exposition(request.headers.get("Accept"))
+        response = ws.respond(200, body.decode())
         headers: Headers = response.headers
         del headers["Content-Type"]
-        headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        headers["Content-Type"] = content_type
         return response
 
     # --- one connection ---------------------------------------------------------------------
@@ -265,8 +266,8 @@ class RealtimeServer:
             seam = event.key
             if client.wants(event):
                 await ws.send(event.payload, text=True)  # awaited: a long replay waits for a slow reader
-                self.metrics.messages_sent += 1
-                self.metrics.replayed += 1
+                self.metrics.messages_sent.inc()
+                self.metrics.replayed.inc()
         return seam
 
     async def _listen(self, ws: ServerConnection, client: Client) -> None:

@@ -35,6 +35,7 @@ def connect(redis_url: str) -> Any:
 class Tail:
     def __init__(self, redis: Any, hub: Hub, metrics: Metrics) -> None:
         self.redis, self.hub, self.metrics = redis, hub, metrics
+        self.up = False  # whether the last Redis call succeeded (logged on each change)
 
     async def run(self) -> None:
         delay = RETRY_FIRST
@@ -48,18 +49,20 @@ class Tail:
                 delay = RETRY_FIRST
                 await self._read_forever()
             except Exception as exc:  # redis-py raises its own errors, OSError or TimeoutError when down
-                if self.metrics.redis_up:
+                if self.up:
                     log.warning("lost the event stream (%s: %s); retrying from %s",
                                 type(exc).__name__, exc, self.hub.position)
-                self.metrics.redis_up = False
+                self.up = False
+                self.metrics.redis_up.set(0)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
-                self.metrics.redis_reconnects += 1
+                self.metrics.redis_reconnects.inc()
 
     def _up(self) -> None:
-        if not self.metrics.redis_up:
+        if not self.up:
             log.info("reading the event stream after %s", self.hub.position)
-        self.metrics.redis_up = True
+        self.up = True
+        self.metrics.redis_up.set(1)
 
     async def _read_forever(self) -> None:
         while True:

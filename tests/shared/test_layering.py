@@ -52,3 +52,16 @@ def test_the_functions_still_import_request_and_handler_from_the_boundary():
     from shared.http import Request, Response, handler
 
     assert (Request, Response) == (types.Request, types.Response) and callable(handler)
+
+
+def test_only_the_metrics_service_loads_prometheus_client_and_only_ops_metrics_loads_it():
+    """prometheus_client costs a cold start tens of milliseconds: no other function may pay for it."""
+    importers = {_module(p) for p in sorted(SHARED.rglob("*.py"))
+                 if any(m.split(".")[0] == "prometheus_client" for m in _imports(p))}
+    assert importers == {"shared.services.metrics"}
+    assert not {_module(p) for p in sorted(SHARED.rglob("*.py")) if "shared.services.metrics" in _imports(p)}
+    functions = ROOT / "functions"
+    users = {str(p.parent.relative_to(functions)) for p in sorted(functions.rglob("*.py"))
+             if "shared.services.metrics" in _imports(p) or any(m.split(".")[0] == "prometheus_client"
+                                                                for m in _imports(p))}
+    assert users == {"ops/metrics"}

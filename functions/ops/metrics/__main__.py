@@ -2,7 +2,7 @@
 
 from shared import errors
 from shared.http import Request, Response, handler
-from shared.services import ops
+from shared.services import metrics, ops
 
 
 @handler("GET", auth="public", response=str, raises=(401,))
@@ -10,4 +10,5 @@ def main(req: Request):
     """Inventory and outbox gauges for Prometheus. With METRICS_TOKEN set, send it as a bearer token."""
     if not ops.metrics_allowed(req.header("authorization")):
         raise errors.Unauthorized("/metrics wants the METRICS_TOKEN as a bearer token.")
-    return Response(ops.metrics(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    body, content_type = metrics.exposition(req.header("accept"))
+    return Response(body, headers={"Content-Type": content_type})

@@ -1,0 +1,77 @@
+"""ops/metrics, the business gauges: read through the gateway as Prometheus reads them, parsed by
+prometheus_client's own parsers; and BusinessCollector, which the gateway can register beside its own."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared import errors
+from shared.services.metrics import BusinessCollector
+from tests.conftest import publishing_to, unique
+
+GAUGES = {"ims_items", "ims_stock_quantity", "ims_low_stock_items", "ims_open_alerts", "ims_active_users",
+          "ims_outbox_pending", "ims_outbox_oldest_seconds", "ims_stream_length"}
+
+
+def scrape(api, accept: str | None = None) -> tuple[str, str]:
+    res = api.get("/api/v1/metrics", headers={"Accept": accept} if accept else {})
+    assert res.status == 200, res.text
+    return res.headers["content-type"], res.text
+
+
+def values(text: str) -> dict[str, float]:
+    """Each family's one sample, after checking it is an unlabelled gauge with a HELP text."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        assert family.type == "gauge" and family.documentation, family
+        [sample] = family.samples
+        assert (sample.name, sample.labels) == (family.name, {})
+        found[family.name] = sample.value
+    return found
+
+
+def test_metrics_are_prometheus_text_gauges_that_follow_the_inventory(api, manager):
+    content_type, before = scrape(api)
+    assert content_type == CONTENT_TYPE_PLAIN_0_0_4
+    assert set(values(before)) == GAUGES
+    res = api.post("/api/v1/items", {"name": unique("Gauge"), "sku": unique("SKU"), "quantity": 7,
+                                     "low_stock_threshold": 3}, token=manager["token"])
+    assert res.status == 201, res.text
+    after = values(scrape(api)[1])
+    assert after["ims_items"] == values(before)["ims_items"] + 1
+    assert after["ims_stock_quantity"] == values(before)["ims_stock_quantity"] + 7
+    assert after["ims_active_users"] >= 1 and after["ims_outbox_oldest_seconds"] >= 0
+
+
+def test_metrics_speak_openmetrics_to_a_scraper_that_asks_for_it(api):
+    content_type, text = scrape(api, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    families = list(openmetrics_families(text))  # refuses a body without `# EOF`
+    assert {f.name for f in families} == GAUGES and {f.type for f in families} == {"gauge"}
+
+
+def test_without_redis_the_stream_length_is_left_out_not_zero(api, services):
+    with publishing_to("redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        assert set(values(scrape(api)[1])) == GAUGES - {"ims_stream_length"}
+
+
+def test_the_collector_reads_nothing_until_collected_and_then_reads_the_database(services, monkeypatch):
+    """What the gateway does with it: register it in a registry beside its own metrics, then scrape."""
+    from shared import db
+
+    registry = CollectorRegistry()
+    own = Counter("ims_test_requests", "A metric of the registry's own.", registry=registry)
+    own.inc()
+    with monkeypatch.context() as down:
+        down.setattr(db, "_pool", db.Pool("postgresql://x@127.0.0.1:1/x", 1))  # nobody listens on port 1
+        registry.register(BusinessCollector())  # describes itself: no query, no failure
+        with pytest.raises(errors.Unavailable):
+            generate_latest(registry)
+    text = generate_latest(registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert GAUGES <= set(families) and families["ims_test_requests"].samples[0].value == 1
+    assert set(values(generate_latest(BusinessCollector()).decode())) == GAUGES
