@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test bench bundle migrate relay trigger create-manager clean
+.PHONY: help install run test bench bundle deploy migrate relay trigger create-manager clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
 	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
 	@echo "make bench    seed 100k items and print performance figures"
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
+	@echo "make deploy   preflight (settings, migrations), make bundle, doctl serverless deploy build/do --remote-build"
 	@echo "make migrate  apply migrations to DATABASE_URL"
 	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
 	@echo "make trigger T=daily-digest   fire a project.yml trigger (or T=package/function) on the running gateway"
@@ -34,6 +35,9 @@ bench: $(STAMP)
 
 bundle: $(STAMP)
 	$(BIN)/python -m gateway.bundle
+
+deploy: $(STAMP)
+	$(BIN)/python -m gateway.deploy
 
 migrate: $(STAMP)
 	$(BIN)/python -m shared.migrate

@@ -35,6 +35,28 @@ def pending_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str, str]
     return out
 
 
+def _check(done: dict[str, str], version: str, checksum: str) -> None:
+    if done[version] != checksum:
+        raise MigrationError(f"migration {version} was edited after it was applied "
+                             f"(checksum {done[version][:12]}… != {checksum[:12]}…)")
+
+
+def pending(directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """The versions not applied yet, in order, changing nothing (`make deploy`'s preflight); an
+    applied file edited since is an error here too."""
+    with db.connection() as conn:
+        present = conn.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")[0]["present"]
+        done = {r["version"]: r["checksum"] for r in conn.query("SELECT version, checksum FROM schema_migrations")
+                } if present else {}
+    missing = []
+    for version, checksum, _ in pending_files(directory):
+        if version in done:
+            _check(done, version, checksum)
+        else:
+            missing.append(version)
+    return missing
+
+
 def migrate(directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply what is missing; return the versions applied now."""
     applied_now: list[str] = []
@@ -45,9 +67,7 @@ def migrate(directory: Path = MIGRATIONS_DIR) -> list[str]:
             done = {r["version"]: r["checksum"] for r in conn.query("SELECT version, checksum FROM schema_migrations")}
             for version, checksum, sql in pending_files(directory):
                 if version in done:
-                    if done[version] != checksum:
-                        raise MigrationError(f"migration {version} was edited after it was applied "
-                                             f"(checksum {done[version][:12]}… != {checksum[:12]}…)")
+                    _check(done, version, checksum)
                     continue
                 conn.simple("BEGIN")
                 try:

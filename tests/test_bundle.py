@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway import manifest
-from gateway.bundle import BUILD_SH
+from gateway.bundle import BUILD_SH, deployable
 from gateway.events import build_event
 
 ROOT = manifest.REPO_ROOT
@@ -42,7 +43,7 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out.mkdir()
     (out / "stale.txt").write_text("left over from an earlier bundle")
     run = subprocess.run([sys.executable, "-m", "gateway.bundle", "--out", str(out)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+                         env={**ENV, "PATH": os.environ.get("PATH", "")}, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert f"bundled {len(FUNCTIONS)} functions into {out}" in run.stdout
     return out
@@ -84,7 +85,11 @@ def answers(bundle_dir: Path) -> dict[str, tuple[list[dict[str, Any]], str]]:
 
 
 def test_bundle_has_the_project_file_and_one_folder_per_function(bundle_dir: Path) -> None:
-    assert (bundle_dir / "project.yml").read_text() == (ROOT / "project.yml").read_text()
+    # The repository's manifest, rewritten for the deployer with the settings set (tests/deploy/).
+    bundled = yaml.safe_load((bundle_dir / "project.yml").read_text())
+    assert bundled == yaml.safe_load(deployable((ROOT / "project.yml").read_text(), ENV)[0])
+    assert bundled["environment"] == "$(DATABASE_URL REDIS_URL JWT_SECRET)"
+    assert bundled["packages"][-1]["environment"] == "$(MAILER_SECRET)"
     assert sorted(p.name for p in bundle_dir.iterdir()) == ["packages", "project.yml"]
     folders = {f"{p.parent.name}/{p.name}" for p in (bundle_dir / "packages").glob("*/*")}
     assert folders == {f.qualified for f in FUNCTIONS}
