@@ -22,4 +22,6 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"))
+    # Non-ASCII as UTF-8, not \uXXXX escapes (6 to 12 bytes a character): a page of accented
+    # or emoji text stays under the platform's 1 MB result limit. The launcher writes results the same way.
+    return json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
