@@ -16,6 +16,7 @@ function or manifest stops the start, and no request pays for an import.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -36,6 +37,10 @@ from gateway import manifest  # noqa: E402
 from shared import settings  # noqa: E402
 
 ALL = "ims"
+# The access log and the activations' lines, on stderr where Cloud Run and Knative collect them
+# (functions-framework sets no handler unless LOG_EXECUTION_ID asks it to).
+logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
+                    format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
 _built: dict[str, Any] = {}
 
 
