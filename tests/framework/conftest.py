@@ -31,9 +31,19 @@ class Served:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    target: str
+    port: int
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        """Until the server accepts connections; fails with its output if it exits first."""
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"functions-framework --target {self.target} exited:\n{self.output()}")
+            return _accepts(self.port)
+        wait_until(up, timeout=30, what=f"functions-framework --target {self.target}")
 
 
 def _accepts(port: int) -> bool:
@@ -54,14 +64,10 @@ def framework(target: str, env: dict[str, str], *, wait: bool = True) -> Iterato
         process = subprocess.Popen([str(FRAMEWORK), "--source", SOURCE, "--target", target, "--host", "127.0.0.1",
                                     "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
                                    stderr=subprocess.STDOUT)
-    served = Served(f"http://127.0.0.1:{port}", process, log)
+    served = Served(f"http://127.0.0.1:{port}", process, log, target, port)
     try:
         if wait:
-            def up() -> bool:
-                if process.poll() is not None:
-                    raise AssertionError(f"functions-framework --target {target} exited:\n{served.output()}")
-                return _accepts(port)
-            wait_until(up, timeout=30, what=f"functions-framework --target {target}")
+            served.wait_ready()
         yield served
     finally:
         if process.poll() is None:
