@@ -179,7 +179,8 @@ def _basic(key: str) -> dict[str, str]:
 def test_the_digest_runs_through_the_invoke_api_as_cloud_scheduler_would_call_it(client, boss, inbox):
     """A scheduler holding the API key invokes notify/digest and waits for it; the digest is mailed."""
     received, _ = inbox
-    token = client.post(f"{V1}/auth/login", {"email": boss["email"], "password": boss["password"]}).json()["access_token"]
+    signed_in = client.post(f"{V1}/auth/login", {"email": boss["email"], "password": boss["password"]})
+    token = signed_in.json()["access_token"]
     sku = unique("FFDIG")
     low = client.post(f"{V1}/items", {"name": unique("FF low"), "sku": sku, "quantity": 1, "low_stock_threshold": 5},
                       token=token)

@@ -42,7 +42,8 @@ def servers(framework_env: dict[str, str]) -> Iterator[dict[str, Served]]:
 def people(ims, boss: dict[str, str]) -> dict[str, str]:
     """A manager token and a staff member (email, password, token), made through the ims target."""
     api = Api(ims.url, source=loopback_address())
-    boss_token = api.post("/api/v1/auth/login", {"email": boss["email"], "password": boss["password"]}).json()["access_token"]
+    signed_in = api.post("/api/v1/auth/login", {"email": boss["email"], "password": boss["password"]})
+    boss_token = signed_in.json()["access_token"]
     email = f"{unique('ffone')}@example.com"
     created = api.post("/api/v1/users", {"email": email, "password": "one-pass-12", "full_name": "One",
                                          "role": "staff"}, token=boss_token)
