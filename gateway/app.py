@@ -4,7 +4,8 @@ One app, three servers: gunicorn runs it for `make run` and the self-hosted fron
 functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
 way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
-invoke API (gateway.activations), `/openapi.json`, `/asyncapi.json` and `/docs`.
+invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping),
+`/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 from gateway import activations, asyncapi, cron, events, manifest, openapi
 from gateway.activations import Activations
-from gateway.ping import Pings
 from gateway.manifest import Function
+from gateway.ping import Pings
 from gateway.routes import Router
 from shared import cors, errors, settings
 from shared.http import unexpected
