@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, unique, wait_until
+from tests.conftest import ROOT, free_port, wait_until
 from tests.notify.conftest import Inbox
 
 FRAMEWORK = Path(sys.executable).with_name("functions-framework")
@@ -109,11 +109,6 @@ def ims(framework_env: dict[str, str]) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
-def boss(services: dict[str, str]) -> dict[str, str]:
-    """An active manager, made as an operator would (gateway.admin's service call), not over HTTP:
-    the first registration of the session may already have happened elsewhere."""
-    from shared.services import users
-
-    email, password = f"{unique('ffboss')}@example.com", "framework-pass-1"
-    users.create_manager(email, "FF Boss", password, operator="tests")
-    return {"email": email, "password": password}
+def boss(manager: dict) -> dict[str, str]:
+    """The session's first user, an active manager (tests/conftest.py), signing in here by password."""
+    return {"email": manager["user"]["email"], "password": manager["password"]}
