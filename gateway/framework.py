@@ -37,10 +37,6 @@ from gateway import manifest  # noqa: E402
 from shared import settings  # noqa: E402
 
 ALL = "ims"
-# The access log and the activations' lines, on stderr where Cloud Run and Knative collect them
-# (functions-framework sets no handler unless LOG_EXECUTION_ID asks it to).
-logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
-                    format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
 _built: dict[str, Any] = {}
 
 
@@ -81,7 +77,14 @@ def _serve(app: http.App, name: str) -> Any:
 
 
 def _build(name: str) -> Any:
-    if name == ALL:
+    qualified = None if name == ALL else targets().get(name)
+    if name != ALL and qualified is None:
+        raise AttributeError(name)
+    # The access log and the activations' lines, on stderr where Cloud Run and Knative collect them
+    # (functions-framework sets no handler unless LOG_EXECUTION_ID asks it to).
+    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    if qualified is None:
         app = http.make_app()
         # Chaining (shared.invoke) calls __OW_API_HOST: this server's own invoke API unless the
         # operator names another (then __OW_API_KEY must be the key that one accepts).
@@ -90,9 +93,6 @@ def _build(name: str) -> Any:
             raise RuntimeError("__OW_API_HOST is set: set __OW_API_KEY too, the key of the invoke API it names")
         app.host_functions(host or _own_address(), os.environ.get("PUBLIC_URL"))
     else:
-        qualified = targets().get(name)
-        if qualified is None:
-            raise AttributeError(name)
         app = http.make_app(only=qualified)
     settings.get()  # a missing setting (DATABASE_URL, JWT_SECRET…) stops the start, naming it
     return _serve(app, name)
