@@ -4,7 +4,8 @@ One app, three servers: gunicorn runs it for `make run` and the self-hosted fron
 functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
 way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
-invoke API (gateway.activations), `/openapi.json`, `/asyncapi.json` and `/docs`.
+invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping),
+`/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from gateway import activations, asyncapi, cron, events, manifest, openapi
 from gateway.activations import Activations
 from gateway.manifest import Function
+from gateway.ping import Pings
 from gateway.routes import Router
 from shared import cors, errors, settings
 from shared.http import unexpected
@@ -97,6 +99,7 @@ class App:
         self.router = Router(self.functions, namespace)
         self.activations = Activations(functions, namespace, api_key)
         self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
+        self.pings = Pings(self.schedule, namespace, self.activations)  # the same, fired by an outside scheduler
         self._documents: dict[str, bytes] = {}
         self._documents_lock = threading.Lock()
         # Hooks the server adds (request metrics): called with (route, method, status, seconds).
@@ -164,10 +167,17 @@ class App:
                 return path, (200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode())
             return path, (200, [("Content-Type", "application/json")], self.document(path[1:-5]))
         if path.startswith(activations.PREFIX):
+            if self.pings.is_ping(path):
+                return "trigger", self.pings.handle(method, path)
             query = environ.get("QUERY_STRING", "")
             return "invoke", self.activations.handle(method, path, query, environ.get("HTTP_AUTHORIZATION"), body)
         function, suffix = self.router.match("GET" if method == "HEAD" else method, path,
                                              environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"))
+        return function.qualified, self._call(function, suffix, environ, method, headers, body, request_id)
+
+    def _call(self, function: Function, suffix: str, environ: dict[str, Any], method: str, headers: Headers,
+              body: bytes, request_id: str) -> tuple[int, Headers, bytes]:
+        """Run `function` on this request as the platform would: `suffix` is what follows its URL."""
         secret = function.secret()
         if secret and not hmac.compare_digest(environ.get("HTTP_X_REQUIRE_WHISK_AUTH", "").encode(), secret.encode()):
             raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
@@ -175,7 +185,7 @@ class App:
         forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
         event = events.build_event("GET" if method == "HEAD" else method, suffix,
                                    environ.get("QUERY_STRING", ""), forwarded, body)
-        return function.qualified, events.to_http(invoke(function, event), request_id)
+        return events.to_http(invoke(function, event), request_id)
 
     def _client_address(self, environ: dict[str, Any]) -> str:
         """The client's address, handed to the functions in X-Forwarded-For as the platform does.
@@ -218,9 +228,24 @@ class App:
         return [] if method == "HEAD" else [payload]
 
 
+class FunctionApp(App):
+    """One function alone, served at the root as at its function URL: the request path is what follows
+    that URL (`/42`; `/` is the URL itself). Nothing else is answered: no routes, no invoke API."""
+
+    def __init__(self, function: Function, namespace: str, api_key: str, trusted_proxies: int = 0) -> None:
+        super().__init__([function], namespace, api_key, trusted_proxies)
+        self.function = function
+
+    def _route(self, environ: dict[str, Any], method: str, path: str, headers: Headers, body: bytes,
+               request_id: str) -> tuple[str, tuple[int, Headers, bytes]]:
+        suffix = "" if path == "/" else path
+        return self.function.qualified, self._call(self.function, suffix, environ, method, headers, body, request_id)
+
+
 def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = None, namespace: str | None = None,
-             api_key: str | None = None, trusted_proxies: int | None = None) -> App:
-    """Load project.yml and import every function.
+             api_key: str | None = None, trusted_proxies: int | None = None, only: str | None = None) -> App:
+    """Load project.yml and import every function; with `only` ("package/function"), that one alone,
+    as a FunctionApp.
 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
@@ -229,7 +254,13 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:
         trusted_proxies = trusted_proxy_hops(os.environ.get("IMS_TRUST_PROXY", ""))
-    return App(manifest.load(manifest_path, functions_dir), namespace, api_key, trusted_proxies)
+    functions = manifest.load(manifest_path, functions_dir)
+    if only is not None:
+        function = next((f for f in functions if f.qualified == only and f.is_http), None)
+        if function is None:
+            raise manifest.ManifestError(f"project.yml has no HTTP function {only!r}")
+        return FunctionApp(function, namespace, api_key, trusted_proxies)
+    return App(functions, namespace, api_key, trusted_proxies)
 
 
 def trusted_proxy_hops(value: str) -> int:
