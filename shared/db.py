@@ -242,8 +242,8 @@ class Conn:
     @property
     def in_transaction(self) -> bool:
         # The server's own word, from its last ReadyForQuery ("I" idle, "T" in a block, "E" failed one);
-        # pg8000 keeps it where its DB-API layer reads it too.
-        return getattr(self.raw, "_transaction_status", b"I") != b"I"
+        # pg8000 keeps it where its DB-API layer reads it too (None until the first statement).
+        return getattr(self.raw, "_transaction_status", None) in (b"T", b"E")
 
     def reusable(self) -> bool:
         """After a failure: whether this connection may serve someone else (rolled back if need be)."""
