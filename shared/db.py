@@ -8,8 +8,10 @@ lock, no temporary table), so a transaction-mode pooler may hand each transactio
 server connection: PgBouncer >= 1.21 with max_prepared_statements keeps the prepared statements;
 with `prepared=False` (DATABASE_PREPARED_STATEMENTS=false, for a pooler that cannot) a statement
 is parsed afresh each time, and one outside a transaction runs in its own BEGIN/COMMIT, since the
-driver's parse and execute are separate exchanges a pooler could send to different servers. `transaction()` nests: an inner block joins the outer one, and `after_commit`
-callbacks run once the outermost block has committed.
+driver's parse and execute are separate exchanges a pooler could send to different servers.
+
+`transaction()` nests: an inner block joins the outer one, and `after_commit` callbacks run once
+the outermost block has committed.
 
 Failures come out typed (`Error` and its subclasses below), so no caller imports the driver. A
 database that cannot be reached, is shutting down or starting, or does not answer in time raises

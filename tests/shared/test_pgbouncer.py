@@ -82,10 +82,9 @@ default_pool_size = {POOL_SIZE}
 min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 200
-max_prepared_statements = {prepared_statements}
 server_round_robin = 1
 stats_period = 1
-""")
+""" + (f"max_prepared_statements = {prepared_statements}\n" if VERSION >= PREPARED_STATEMENTS_SINCE else ""))
         command = [BINARY, str(directory / "pgbouncer.ini")]
         if os.getuid() == 0:  # PgBouncer refuses to run as root: run it as the database's own user
             import pwd
