@@ -12,7 +12,7 @@ help:
 	@echo "make bench    seed 100k items and print performance figures"
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
 	@echo "make deploy   preflight (settings, migrations), make bundle, doctl serverless deploy build/do --remote-build"
-	@echo "make migrate  apply migrations to DATABASE_URL"
+	@echo "make migrate  apply migrations to DATABASE_DIRECT_URL (else DATABASE_URL)"
 	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
 	@echo "make trigger T=daily-digest   fire a project.yml trigger (or T=package/function) on the running gateway"
 	@echo "make create-manager EMAIL=… NAME=…   create an active manager (password: IMS_MANAGER_PASSWORD, or asked)"

@@ -3,8 +3,15 @@
 Module-level `query` / `one` / `execute` run on the calling thread's open transaction when there is
 one, else on a pooled connection in autocommit (one statement = one implicit transaction). Every
 statement is prepared once per connection and cached by its text, so a hot statement costs one
-round trip. `transaction()` nests: an inner block joins the outer one, and `after_commit`
-callbacks run once the outermost block has committed.
+round trip. No session state is kept on the server beyond those statements (no SET, no session
+lock, no temporary table), so a transaction-mode pooler may hand each transaction to a different
+server connection: PgBouncer >= 1.21 with max_prepared_statements keeps the prepared statements;
+with `prepared=False` (DATABASE_PREPARED_STATEMENTS=false, for a pooler that cannot) a statement
+is parsed afresh each time, and one outside a transaction runs in its own BEGIN/COMMIT, since the
+driver's parse and execute are separate exchanges a pooler could send to different servers.
+
+`transaction()` nests: an inner block joins the outer one, and `after_commit` callbacks run once
+the outermost block has committed.
 
 Failures come out typed (`Error` and its subclasses below), so no caller imports the driver. A
 database that cannot be reached, is shutting down or starting, or does not answer in time raises
@@ -153,7 +160,7 @@ class Conn:
     `broken` is set when a call did not end cleanly (the network failed, the server ended the session,
     or the call was interrupted): the conversation's state is unknown and the connection is closed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prepared: bool = True) -> None:
         import pg8000.native
 
         try:
@@ -164,6 +171,7 @@ class Conn:
             raise _unavailable(Unavailable(reason, typed[0].sqlstate if typed else None)) from exc
         outage.ok()
         self.statements: dict[str, Any] = {}
+        self.prepared = prepared
         self.used = time.monotonic()
         self.broken = False
 
@@ -187,13 +195,32 @@ class Conn:
             ps = self.statements[sql] = self._call(self.raw.prepare, sql)
         return ps
 
+    def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        """Run a statement; the driver's context of it (rows, columns, row_count)."""
+        if self.prepared:
+            ps = self._prepared(sql)
+            self._call(ps.run, **params)
+            return ps._context
+        alone = not self.in_transaction
+        if alone:
+            self.simple("BEGIN")
+        try:
+            self._call(self.raw.run, sql, **params)
+            context = self.raw._context
+            if alone:
+                self.simple("COMMIT")
+        except BaseException:
+            if alone:
+                self.reusable()  # ROLLBACK: the pooler's server connection is not left in a transaction
+            raise
+        return context
+
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        ps = self._prepared(sql)
-        rows = self._call(ps.run, **params)
-        if not rows:
+        context = self._run(sql, params)
+        if not context.rows:
             return []
-        names = [c["name"] for c in ps.columns]
-        return [dict(zip(names, row)) for row in rows]
+        names = [c["name"] for c in context.columns]
+        return [dict(zip(names, row)) for row in context.rows]
 
     def one(self, sql: str, **params: Any) -> dict[str, Any] | None:
         rows = self.query(sql, **params)
@@ -208,9 +235,7 @@ class Conn:
         return found
 
     def execute(self, sql: str, **params: Any) -> int:
-        ps = self._prepared(sql)
-        self._call(ps.run, **params)
-        return int(ps._context.row_count)
+        return int(self._run(sql, params).row_count)
 
     def simple(self, sql: str) -> None:
         """Run a statement without parameters (DDL, BEGIN, COMMIT...)."""
@@ -219,8 +244,8 @@ class Conn:
     @property
     def in_transaction(self) -> bool:
         # The server's own word, from its last ReadyForQuery ("I" idle, "T" in a block, "E" failed one);
-        # pg8000 keeps it where its DB-API layer reads it too.
-        return getattr(self.raw, "_transaction_status", b"I") != b"I"
+        # pg8000 keeps it where its DB-API layer reads it too (None until the first statement).
+        return getattr(self.raw, "_transaction_status", None) in (b"T", b"E")
 
     def reusable(self) -> bool:
         """After a failure: whether this connection may serve someone else (rolled back if need be)."""
@@ -239,8 +264,8 @@ class Conn:
 
 
 class Pool:
-    def __init__(self, url: str, size: int) -> None:
-        self.url, self.size = url, size
+    def __init__(self, url: str, size: int, prepared: bool = True) -> None:
+        self.url, self.size, self.prepared = url, size, prepared
         self.idle: deque[Conn] = deque()
         self.opened = 0
         self.cond = threading.Condition()
@@ -260,7 +285,7 @@ class Pool:
                 conn = None
         if conn is None:
             try:
-                return Conn(self.url)
+                return Conn(self.url, self.prepared)
             except BaseException:
                 self._forget()
                 raise
@@ -314,7 +339,7 @@ def pool() -> Pool:
                 from shared import settings
 
                 s = settings.get()
-                _pool = Pool(s.database_url, s.db_pool_size)
+                _pool = Pool(s.database_url, s.db_pool_size, s.db_prepared_statements)
     return _pool
 
 

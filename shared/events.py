@@ -144,23 +144,20 @@ def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
 def relay(batch: int = 500) -> int:
     """Publish, in id order, every event not yet marked published; return how many were added.
 
-    Only one relay runs at a time (advisory lock). Raises Unavailable if Redis is unreachable.
+    Only one relay runs at a time: each batch is one transaction under a transaction-scoped
+    advisory lock (a session lock would not survive a transaction-mode pooler). Raises Unavailable
+    if Redis is unreachable.
     """
     total = 0
-    with db.connection() as conn:
-        locked = conn.one("SELECT pg_try_advisory_lock(:k) AS ok", k=_RELAY_LOCK)
-        if not (locked and locked["ok"]):  # another relay is at it
-            return 0
-        try:
-            while True:
-                rows = conn.query(_UNPUBLISHED, n=batch)
-                if not rows:
-                    break
+    while True:
+        with db.transaction() as conn:
+            locked = conn.one("SELECT pg_try_advisory_xact_lock(:k) AS ok", k=_RELAY_LOCK)
+            if not (locked and locked["ok"]):  # another relay is at it
+                return total
+            rows = conn.query(_UNPUBLISHED, n=batch)
+            if rows:
                 total += publish(rows)
                 conn.execute(_MARK, ids=[r["id"] for r in rows])
-                if len(rows) < batch:
-                    break
-            conn.execute(_PRUNE)
-        finally:
-            conn.one("SELECT pg_advisory_unlock(:k) AS ok", k=_RELAY_LOCK)
-    return total
+            if len(rows) < batch:
+                conn.execute(_PRUNE)
+                return total

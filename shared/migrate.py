@@ -1,7 +1,11 @@
 """Forward-only SQL migrations: migrations/NNNN_name.sql applied in order, once, under a lock.
 
 Each applied file is recorded in schema_migrations with its SHA-256; editing an applied file is an
-error rather than a silent divergence between databases. `python -m shared.migrate` runs it.
+error rather than a silent divergence between databases. `python -m shared.migrate` runs it, on
+DATABASE_DIRECT_URL when set (the database itself, not a transaction-mode pooler in front of it: DDL
+and long statements belong on a connection of their own), else on DATABASE_URL. Each file is applied
+in a transaction of its own that first takes a transaction-scoped advisory lock and reads what is
+applied, so two starters never race, through a pooler too (a session lock would not survive one).
 """
 
 from __future__ import annotations
@@ -59,30 +63,42 @@ def pending(directory: Path = MIGRATIONS_DIR) -> list[str]:
 
 def migrate(directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply what is missing; return the versions applied now."""
+    from shared import settings
+
+    conf = settings.get()
+    files = pending_files(directory)
     applied_now: list[str] = []
-    with db.connection() as conn:
-        conn.simple(f"SELECT pg_advisory_lock({_LOCK_KEY})")
-        try:
-            conn.simple(_CREATE)
-            done = {r["version"]: r["checksum"] for r in conn.query("SELECT version, checksum FROM schema_migrations")}
-            for version, checksum, sql in pending_files(directory):
-                if version in done:
-                    _check(done, version, checksum)
-                    continue
-                conn.simple("BEGIN")
-                try:
-                    conn.simple(sql)
-                    conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES (:v, :c)",
-                                 v=version, c=checksum)
-                    conn.simple("COMMIT")
-                except BaseException:
-                    conn.simple("ROLLBACK")
-                    raise
-                log.info("applied migration %s", version)
-                applied_now.append(version)
-        finally:
-            conn.simple(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+    conn = db.Conn(conf.database_direct_url or conf.database_url, conf.db_prepared_statements)
+    try:
+        while (version := _apply_next(conn, files)) is not None:
+            log.info("applied migration %s", version)
+            applied_now.append(version)
+    finally:
+        conn.close()
     return applied_now
+
+
+def _apply_next(conn: db.Conn, files: list[tuple[str, str, str]]) -> str | None:
+    """In one transaction under the lock: check what is applied, apply the first missing file;
+    its version, or None when none is missing."""
+    conn.simple("BEGIN")
+    try:
+        conn.simple(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        conn.simple(_CREATE)
+        done = {r["version"]: r["checksum"] for r in conn.query("SELECT version, checksum FROM schema_migrations")}
+        for version, checksum, sql in files:
+            if version not in done:
+                conn.simple(sql)
+                conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES (:v, :c)",
+                             v=version, c=checksum)
+                conn.simple("COMMIT")
+                return version
+            _check(done, version, checksum)
+        conn.simple("COMMIT")
+        return None
+    except BaseException:
+        conn.reusable()  # ROLLBACK (or the connection broke and is closed by the caller anyway)
+        raise
 
 
 if __name__ == "__main__":

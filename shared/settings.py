@@ -42,6 +42,9 @@ class Settings:
     metrics_token: str = ""  # when set, /metrics wants it as a bearer token
     access_ttl: int = 3600
     refresh_ttl: int = 7 * 24 * 3600
+    # database behind a transaction-mode pooler (README, 'Connection pooling')
+    database_direct_url: str = ""  # the database itself, for migrations; unset: database_url
+    db_prepared_statements: bool = True  # off for a pooler that cannot keep them (PgBouncer < 1.21)
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -108,6 +111,8 @@ def _load() -> Settings:
         allow_self_registration=_flag("ALLOW_SELF_REGISTRATION", True),
         stream_maxlen=_int("IMS_STREAM_MAXLEN", 100_000),
         db_pool_size=_int("IMS_DB_POOL_SIZE", 8),
+        database_direct_url=_env("DATABASE_DIRECT_URL", ""),
+        db_prepared_statements=_flag("DATABASE_PREPARED_STATEMENTS", True),
         # Unset when deployed: mail carries no link rather than a wrong one. The local gateway gives
         # its own address as the default (local_default).
         public_url=_env("PUBLIC_URL", _local_defaults.get("PUBLIC_URL", "")).rstrip("/"),
