@@ -426,7 +426,12 @@ class Page(Out, Generic[T]):
     total: int
 
 
-ItemPage = Page[Item]
+class ItemPage(Page[Item]):
+    total_estimated: bool = Field(description=(
+        "true when `total` is an estimate: past a configured number of matches (IMS_EXACT_TOTAL_LIMIT, "
+        "default 10,000) the list does not count them all; the last page's total is always exact"))
+
+
 UserPage = Page[User]
 CategoryPage = Page[Category]
 LocationPage = Page[Location]

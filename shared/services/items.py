@@ -141,18 +141,52 @@ def search(q: ItemQuery) -> dict[str, Any]:
     direction = "DESC" if q.order == "desc" else "ASC"
     nulls = " NULLS LAST" if q.sort_by == "price" else ""
     order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
-    count = f"SELECT count(*) AS n FROM items WHERE {cond}"
-    if not q.search:
-        return db.paged(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order}", count, q.page,
-                        q.per_page, **params)
-    # A search reads its matches once: the window count rides along with the page. Only a page past
-    # the last match (no rows to carry it) needs the count on its own.
-    rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
-                    f"ORDER BY {order} LIMIT :limit OFFSET :offset",
-                    limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
-    totals = [row.pop("total") for row in rows]
-    total = totals[0] if totals else 0 if q.page == 1 else db.one(count, **params)["n"]  # type: ignore[index]
-    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
+    offset = (q.page - 1) * q.per_page
+    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                    limit=q.per_page, offset=offset, **params)
+    total, estimated = _total(cond, params, offset, len(rows), q.per_page)
+    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total, "total_estimated": estimated}
+
+
+# Counting every match of a broad query costs more than the page itself (100k rows for the plain
+# list), so a list counts exactly only up to settings.exact_total_limit matches, and past that
+# reports an estimate: the table's row count from the catalogue when nothing filters, else the
+# planner's estimate for the filter. Never less than what the pages have shown to exist.
+_RELTUPLES = "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'items'::regclass"
+
+
+def _capped_count(cond: str) -> str:
+    return f"SELECT count(*) AS n FROM (SELECT 1 FROM items WHERE {cond} LIMIT :cap) AS capped"
+
+
+def _planned_rows(cond: str, params: dict[str, Any]) -> int:
+    plan = db.one(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items WHERE {cond}", **params)
+    assert plan is not None
+    document = next(iter(plan.values()))
+    if isinstance(document, str):
+        import json
+
+        document = json.loads(document)
+    return int(document[0]["Plan"]["Plan Rows"])
+
+
+def _total(cond: str, params: dict[str, Any], offset: int, found: int, per_page: int) -> tuple[int, bool]:
+    """The number of matches and whether it is an estimate, for a page at `offset` that found `found` rows."""
+    if (found and found < per_page) or (not found and offset == 0):
+        return offset + found, False  # the last page (or none at all): the total is known exactly
+    from shared import settings
+
+    limit = settings.get().exact_total_limit
+    seen = offset + found  # this many matches exist, at least
+    if cond == "true":
+        row = db.one(_RELTUPLES)
+        tuples = row["n"] if row else -1
+        if tuples > limit:  # -1: never analysed; then a count it is
+            return max(tuples, seen), True
+    counted = db.one(_capped_count(cond), cap=limit + 1, **params)["n"]  # type: ignore[index]
+    if counted <= limit:
+        return counted, False
+    return max(_planned_rows(cond, params), limit + 1, seen), True
 
 
 # --- stock movements ----------------------------------------------------------------------------
