@@ -8,11 +8,13 @@ statement, and cannot oversell: the row is only updated while `quantity + delta 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import db, errors, event_types, events, invoke
-from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 from shared.types import Principal
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 
 ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, unit, price, "
              "low_stock_threshold, quantity < low_stock_threshold AS is_low_stock, version, "
