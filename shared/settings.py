@@ -43,7 +43,7 @@ class Settings:
     access_ttl: int = 3600
     # GET /items counts its matches exactly up to this many; past it, `total` is the planner's
     # estimate and `total_estimated` is true (shared.services.items.search)
-    exact_total_limit: int = 10_000
+    exact_total_limit: int = 1_000
     refresh_ttl: int = 7 * 24 * 3600
 
 
@@ -133,7 +133,7 @@ def _load() -> Settings:
         bcrypt_concurrency=max(1, _int("IMS_BCRYPT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))),
         cors_origins=tuple(origin.rstrip("/") for origin in _list("CORS_ORIGINS")),
         metrics_token=_env("METRICS_TOKEN", ""),
-        exact_total_limit=max(0, _int("IMS_EXACT_TOTAL_LIMIT", 10_000)),
+        exact_total_limit=max(0, _int("IMS_EXACT_TOTAL_LIMIT", 1_000)),
     )
 
 
