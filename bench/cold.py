@@ -81,11 +81,46 @@ def site_packages(requirements: str, cache: Path) -> Path:
     return target
 
 
+# The reference a function's cold start is held to: the least a pydantic function can do. It imports
+# pydantic, declares one model and validates its one event with it (what every IMS function does
+# at the least), measured exactly as a function is, on the same interpreter and packages.
+REFERENCE = '''"""The cold-start reference: one pydantic model, one event validated, one response."""
+
+from typing import Dict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    method: str = Field(alias="__ow_method")
+    path: str = Field("", alias="__ow_path")
+    headers: Dict[str, str] = Field(default_factory=dict, alias="__ow_headers")
+
+
+def main(args, context=None):
+    event = Event.model_validate(args)
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+            "body": event.model_dump_json(include={"method", "path"})}
+'''
+
+
+def reference_source(folder: Path) -> Path:
+    """The REFERENCE function written to `folder`/__main__.py."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "__main__.py"
+    if not source.exists() or source.read_text() != REFERENCE:
+        source.write_text(REFERENCE)
+    return source
+
+
 def measure(root: Path, function: str, event: dict[str, Any], env: dict[str, str], site: Path,
-            runs: int = 7) -> ColdStart:
-    """`function` is "package/name"; the child runs with cwd = the repo root, without the dev
-    virtualenv (-S), on the function's own dependencies in `site` (see site_packages)."""
-    source = root / "functions" / function / "__main__.py"
+            runs: int = 7, source: Path | None = None) -> ColdStart:
+    """`function` is "package/name" (or, with `source`, a label for that file); the child runs with
+    cwd = the repo root, without the dev virtualenv (-S), on the function's own dependencies in
+    `site` (see site_packages)."""
+    source = source or root / "functions" / function / "__main__.py"
     samples: list[dict[str, Any]] = []
     payload = json.dumps(event)
     for _ in range(runs):

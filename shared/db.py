@@ -263,26 +263,51 @@ class Conn:
             pass
 
 
+class _Waiter:
+    """A thread queued for a connection: woken with one (`conn`), or with the slot of one that closed
+    (`conn` None: it opens a new one)."""
+
+    __slots__ = ("ready", "conn")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.conn: Conn | None = None
+
+
 class Pool:
+    """First come, first served: a connection coming back goes straight to the thread that has waited
+    longest. (With a Condition, a thread arriving just then takes it first and the woken one waits
+    again at the back: under load the unlucky wait many turns, and the tail latency grows without bound.)"""
+
     def __init__(self, url: str, size: int, prepared: bool = True) -> None:
         self.url, self.size, self.prepared = url, size, prepared
         self.idle: deque[Conn] = deque()
         self.opened = 0
-        self.cond = threading.Condition()
+        self.waiters: deque[_Waiter] = deque()
+        self.lock = threading.Lock()
 
     def acquire(self) -> Conn:
-        """A connection: an idle one (checked if it idled long), else a new one; waits while all are out,
-        but not past _TIMEOUT (a hung database holds every connection that long)."""
-        with self.cond:
-            if not self.cond.wait_for(lambda: self.idle or self.opened < self.size, _POOL_WAIT):
-                busy = f"all {self.size} connections busy for {_POOL_WAIT:g} s"
-                saturation.failed(busy)
-                raise Unavailable(busy)
-            if self.idle:
-                conn = self.idle.pop()
-            else:
+        """A connection: an idle one (checked if it idled long), else a new one; waits its turn while all
+        are out, but not past _POOL_WAIT (a hung database holds every connection that long)."""
+        waiter = None
+        with self.lock:
+            if self.idle:  # (never while threads wait: release hands a connection to them directly)
+                conn: Conn | None = self.idle.pop()
+            elif self.opened < self.size:
                 self.opened += 1
                 conn = None
+            else:
+                waiter = _Waiter()
+                self.waiters.append(waiter)
+        if waiter is not None:
+            if not waiter.ready.wait(_POOL_WAIT):
+                with self.lock:
+                    if not waiter.ready.is_set():  # still in the queue: give up our place
+                        self.waiters.remove(waiter)
+                        busy = f"all {self.size} connections busy for {_POOL_WAIT:g} s"
+                        saturation.failed(busy)
+                        raise Unavailable(busy)
+            conn = waiter.conn  # None: a connection closed and its slot is ours; open one in it
         if conn is None:
             try:
                 return Conn(self.url, self.prepared)
@@ -307,21 +332,27 @@ class Pool:
         outage.ok()
         saturation.ok()
         conn.used = time.monotonic()
-        with self.cond:
-            self.idle.append(conn)
-            self.cond.notify()
+        with self.lock:
+            if self.waiters:
+                waiter = self.waiters.popleft()
+                waiter.conn = conn
+                waiter.ready.set()
+            else:
+                self.idle.append(conn)
 
     def _forget(self) -> None:
-        with self.cond:
-            self.opened -= 1
-            self.cond.notify()
+        """A connection closed: its slot goes to the longest waiter, who opens a new one, or is free."""
+        with self.lock:
+            if self.waiters:
+                self.waiters.popleft().ready.set()
+            else:
+                self.opened -= 1
 
     def close(self) -> None:
         """Close the idle connections (those in use are closed when they come back broken)."""
-        with self.cond:
+        with self.lock:
             idle, self.idle = list(self.idle), deque()
             self.opened -= len(idle)
-            self.cond.notify_all()
         for conn in idle:
             conn.close()
 

@@ -41,6 +41,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; "*" for any
     metrics_token: str = ""  # when set, /metrics wants it as a bearer token
     access_ttl: int = 3600
+    # GET /items counts its matches exactly up to this many; past it, `total` is the planner's
+    # estimate and `total_estimated` is true (shared.services.items.search)
+    exact_total_limit: int = 1_000
     refresh_ttl: int = 7 * 24 * 3600
     # database behind a transaction-mode pooler (README, 'Connection pooling')
     database_direct_url: str = ""  # the database itself, for migrations; unset: database_url
@@ -135,6 +138,7 @@ def _load() -> Settings:
         bcrypt_concurrency=max(1, _int("IMS_BCRYPT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))),
         cors_origins=tuple(origin.rstrip("/") for origin in _list("CORS_ORIGINS")),
         metrics_token=_env("METRICS_TOKEN", ""),
+        exact_total_limit=max(0, _int("IMS_EXACT_TOTAL_LIMIT", 1_000)),
     )
 
 

@@ -4,11 +4,13 @@ changes and resets, role and activation changes, managers created by command. Ea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import db
 from shared.jsontext import dumps
-from shared.models import AuditQuery
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import AuditQuery
 
 _COLS = "id, action, actor_id, user_id, email, address, details, created_at"
 _INSERT = """

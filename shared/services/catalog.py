@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import db, errors, events
-from shared.models import CategoryIn
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import CategoryIn
 
 
 @dataclass(frozen=True)

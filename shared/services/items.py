@@ -8,11 +8,13 @@ statement, and cannot oversell: the row is only updated while `quantity + delta 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import db, errors, event_types, events, invoke
-from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 from shared.types import Principal
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
 
 ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, unit, price, "
              "low_stock_threshold, quantity < low_stock_threshold AS is_low_stock, version, "
@@ -118,10 +120,10 @@ def _like(text: str) -> str:
 
 
 def search(q: ItemQuery) -> dict[str, Any]:
-    where, params = [], {}
+    narrow, where, params = None, [], {}
     if q.search:
         if len(q.search) >= 3:  # the trigram index narrows; LIKE re-checks
-            where.append("ims_trigrams(lower(name) || ' ' || lower(sku)) @> ims_trigrams(lower(:search))")
+            narrow = "ims_trigrams(lower(name) || ' ' || lower(sku)) @> ims_trigrams(lower(:search))"
             params["search"] = q.search
         where.append("(lower(name) LIKE :pattern OR lower(sku) LIKE :pattern)")
         params["pattern"] = _like(q.search)
@@ -137,22 +139,69 @@ def search(q: ItemQuery) -> dict[str, Any]:
             params[field] = getattr(q, field)
     if q.below_threshold is not None:
         where.append("quantity < low_stock_threshold" if q.below_threshold else "quantity >= low_stock_threshold")
-    cond = " AND ".join(where) or "true"
     direction = "DESC" if q.order == "desc" else "ASC"
     nulls = " NULLS LAST" if q.sort_by == "price" else ""
     order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
-    count = f"SELECT count(*) AS n FROM items WHERE {cond}"
-    if not q.search:
-        return db.paged(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order}", count, q.page,
-                        q.per_page, **params)
-    # A search reads its matches once: the window count rides along with the page. Only a page past
-    # the last match (no rows to carry it) needs the count on its own.
-    rows = db.query(f"SELECT {ITEM_COLS}, count(*) OVER () AS total FROM items WHERE {cond} "
-                    f"ORDER BY {order} LIMIT :limit OFFSET :offset",
-                    limit=q.per_page, offset=(q.page - 1) * q.per_page, **params)
-    totals = [row.pop("total") for row in rows]
-    total = totals[0] if totals else 0 if q.page == 1 else db.one(count, **params)["n"]  # type: ignore[index]
-    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total}
+    offset = (q.page - 1) * q.per_page
+    page = {"limit": q.per_page, "offset": offset}
+    from shared import settings
+
+    limit = settings.get().exact_total_limit
+    if narrow is None and not where:  # the whole table: its size from the catalogue rides along
+        rows = db.query(f"SELECT {ITEM_COLS}, ({_RELTUPLES}) AS reltuples FROM items ORDER BY {order} "
+                        "LIMIT :limit OFFSET :offset", **page)
+        tuples = [row.pop("reltuples") for row in rows]
+        if _last_page(offset, len(rows), q.per_page):
+            total, estimated = offset + len(rows), False
+        elif tuples and tuples[0] > limit:  # -1: never analysed, then a count it is
+            total, estimated = max(int(tuples[0]), offset + len(rows)), True
+        else:
+            total, estimated = _counted("true", params, limit, offset + len(rows))
+        return _page(q, rows, total, estimated)
+    cond = " AND ".join(c for c in (narrow, *where) if c)
+    total, estimated = _counted(cond, params, limit, 0)
+    if estimated and narrow and q.sort_by in ("name", "sku"):
+        # A common word: walking the sort's index and filtering finds a page sooner than reading every
+        # match through the trigram index and sorting them (the planner cannot tell: it misjudges how
+        # many rows a trigram search matches).
+        cond = " AND ".join(where)
+    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                    **page, **params)
+    if estimated:
+        if _last_page(offset, len(rows), q.per_page):
+            total, estimated = offset + len(rows), False
+        else:
+            total = max(total, offset + len(rows))
+    return _page(q, rows, total, estimated)
+
+
+def _page(q: ItemQuery, rows: list[dict[str, Any]], total: int, estimated: bool) -> dict[str, Any]:
+    return {"data": rows, "page": q.page, "per_page": q.per_page, "total": total, "total_estimated": estimated}
+
+
+# Counting every match of a broad query costs more than the page itself (100k rows for the plain
+# list), so a list counts exactly only up to settings.exact_total_limit matches, and past that
+# reports an estimate: the table's row count from the catalogue when nothing filters, else an
+# extrapolation of the capped count. Rows come out of a scan in the order of the table's pages, so
+# `limit + 1` matches found by page `last` of `pages` suggest `(limit + 1) * pages / (last + 1)` in all
+# (matches spread evenly; PostgreSQL's own estimate is far off for trigram searches). Never fewer than
+# the pages have shown; a last page that is not full knows its total exactly.
+_RELTUPLES = "SELECT reltuples::bigint FROM pg_class WHERE oid = 'items'::regclass"
+
+
+def _last_page(offset: int, found: int, per_page: int) -> bool:
+    return 0 < found < per_page or (found == 0 and offset == 0)
+
+
+def _counted(cond: str, params: dict[str, Any], limit: int, seen: int) -> tuple[int, bool]:
+    row = db.one(f"SELECT count(*) AS n, max((ctid::text::point)[0]) AS last, "
+                 f"pg_relation_size('items') / current_setting('block_size')::int AS pages "
+                 f"FROM (SELECT ctid FROM items WHERE {cond} LIMIT :cap) AS capped", cap=limit + 1, **params)
+    assert row is not None
+    if row["n"] <= limit:
+        return row["n"], False
+    guess = round(row["n"] * max(row["pages"], 1) / (row["last"] + 1))
+    return max(guess, limit + 1, seen), True
 
 
 # --- stock movements ----------------------------------------------------------------------------

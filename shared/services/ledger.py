@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import db, errors, events
-from shared.models import AlertQuery, LogQuery
 from shared.types import Principal
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import AlertQuery, LogQuery
 
 _LOG_COLS = ("id, item_id, user_id, action, quantity_before, quantity_after, "
              "quantity_after - quantity_before AS delta, notes, request_id, created_at")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import auth, db, errors, events, settings
-from shared.models import LoginIn, PasswordChangeIn, RegisterIn, UserCreate, UserPatch
 from shared.services import audit
 from shared.types import Principal
+
+if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
+    from shared.models import LoginIn, PasswordChangeIn, RegisterIn, UserCreate, UserPatch
 
 USER_COLS = "id, email, full_name, role, is_active, created_at, updated_at"
 _ADMIN_LOCK = 0x1A5_0010  # serializes "first user" and "last manager" decisions

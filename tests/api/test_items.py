@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.api.helpers import V1, assert_problem, assert_validation, new_category, new_item, new_location
-from tests.conftest import unique
+from tests.conftest import settings_env, unique
 
 ITEM_FIELDS = {"id", "name", "sku", "description", "category_id", "location_id", "quantity", "unit", "price",
                "low_stock_threshold", "is_low_stock", "version", "created_at", "updated_at"}
@@ -271,13 +271,69 @@ def shelf(api, manager):
 def test_list_is_paged(api, staff, shelf):
     q = f"category_id={shelf['category']['id']}&per_page=2"
     first = api.get(f"{V1}/items?{q}&page=1", token=staff["token"]).json()
-    assert set(first) == {"data", "page", "per_page", "total"}
+    assert set(first) == {"data", "page", "per_page", "total", "total_estimated"}
     assert first["page"] == 1 and first["per_page"] == 2 and first["total"] == 3 and len(first["data"]) == 2
+    assert first["total_estimated"] is False
     second = api.get(f"{V1}/items?{q}&page=2", token=staff["token"]).json()
     assert second["page"] == 2 and len(second["data"]) == 1
     seen = {i["id"] for i in first["data"] + second["data"]}
     assert seen == {i["id"] for i in shelf["items"]}
     assert api.get(f"{V1}/items?{q}&page=3", token=staff["token"]).json()["data"] == []
+
+
+def _page(api, token, query: str) -> dict:
+    res = api.get(f"{V1}/items?{query}", token=token)
+    assert res.status == 200, res.text
+    return res.json()
+
+
+def test_list_counts_exactly_up_to_the_limit(api, staff, shelf):
+    q = f"category_id={shelf['category']['id']}&per_page=1"
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="3"):
+        body = _page(api, staff["token"], q)
+    assert (body["total"], body["total_estimated"]) == (3, False)
+
+
+def test_list_past_the_limit_estimates_its_total_and_says_so(api, staff, shelf):
+    q = f"category_id={shelf['category']['id']}&per_page=1"
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="2"):
+        first, second = _page(api, staff["token"], q), _page(api, staff["token"], q + "&page=2")
+    for body in (first, second):
+        assert body["total_estimated"] is True and len(body["data"]) == 1
+        assert body["total"] >= 3  # more than the limit, and never fewer than the pages have shown
+
+
+def test_list_total_is_exact_on_a_last_page_that_is_not_full(api, staff, shelf):
+    q = f"category_id={shelf['category']['id']}&per_page=2&page=2"
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="0"):
+        body = _page(api, staff["token"], q)
+    assert (len(body["data"]), body["total"], body["total_estimated"]) == (1, 3, False)
+
+
+def test_list_past_the_end_still_counts(api, staff, shelf):
+    q = f"category_id={shelf['category']['id']}&per_page=2&page=5"
+    body = _page(api, staff["token"], q)
+    assert (body["data"], body["total"], body["total_estimated"]) == ([], 3, False)
+
+
+def test_unfiltered_list_past_the_limit_is_an_estimate(api, staff, manager):
+    for _ in range(3):
+        new_item(api, manager["token"])
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="1"):
+        body = _page(api, staff["token"], "per_page=2")
+    assert body["total_estimated"] is True and len(body["data"]) == 2 and body["total"] >= 2
+
+
+def test_search_past_the_limit_is_an_estimate(api, staff, manager):
+    tag = unique("est").split("-")[1]
+    for n in range(3):
+        new_item(api, manager["token"], name=f"Estimated {tag} {n}")
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="2"):
+        estimated = _page(api, staff["token"], f"search={tag}&per_page=2")
+    exact = _page(api, staff["token"], f"search={tag}&per_page=2")
+    assert estimated["total_estimated"] is True and estimated["total"] >= 3
+    assert (exact["total"], exact["total_estimated"]) == (3, False)
+    assert [i["id"] for i in estimated["data"]] == [i["id"] for i in exact["data"]]
 
 
 def test_list_defaults_to_25_per_page(api, staff, manager):

@@ -4,11 +4,13 @@ after a break, an outage logged once; and shared.outage on its own clock."""
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
 from shared import db, errors
 from shared.outage import REPORT_EVERY, Outage
+from tests.conftest import wait_until
 
 _PID = "SELECT pg_backend_pid() AS pid"
 
@@ -135,6 +137,49 @@ def test_a_pool_whose_connections_are_all_out_answers_unavailable_in_bounded_tim
     assert not db.outage.down
     again = pool.acquire()  # the slot is free again
     pool.release(again)
+    pool.close()
+    assert pool.opened == 0
+
+
+def _queue(pool: db.Pool, name: str, got: list[str]) -> threading.Thread:
+    """A thread that waits for one of `pool`'s connections, notes its turn in `got`, and gives it back."""
+    def take() -> None:
+        conn = pool.acquire()
+        got.append(name)
+        pool.release(conn)
+
+    before = len(pool.waiters)
+    thread = threading.Thread(target=take)
+    thread.start()
+    wait_until(lambda: len(pool.waiters) > before, 5, f"{name} queued")
+    return thread
+
+
+def test_a_busy_pool_serves_its_waiters_first_come_first_served(services):
+    from shared import settings
+
+    pool = db.Pool(settings.get().database_url, 1)
+    held = pool.acquire()
+    got: list[str] = []
+    threads = [_queue(pool, name, got) for name in ("first", "second", "third")]
+    pool.release(held)
+    for thread in threads:
+        thread.join(10)
+    assert got == ["first", "second", "third"]
+    pool.close()
+    assert pool.opened == 0 and not pool.waiters
+
+
+def test_a_closed_connections_slot_goes_to_the_longest_waiter(services):
+    from shared import settings
+
+    pool = db.Pool(settings.get().database_url, 1)
+    held = pool.acquire()
+    got: list[str] = []
+    thread = _queue(pool, "waiter", got)
+    pool.release(held, broken=True)  # closed, not handed on: the waiter opens a connection of its own
+    thread.join(10)
+    assert got == ["waiter"] and pool.opened == 1
     pool.close()
     assert pool.opened == 0
 
