@@ -24,7 +24,12 @@ def _email(value: str) -> str:
 _BLANK = " \t\n\r\x0b\x0c"
 # PostgreSQL text cannot hold NUL: no string may contain it, and the document says so.
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\x0b\x0c][^\x00]*$"
+# Text people write (names, descriptions, notes, units) holds no control character but tab and line
+# breaks: none belongs there, and each would be written as a 6-byte escape, twice over in a function's
+# result, where a full page must stay under the platform's 1 MB limit.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+NO_CONTROL = rf"^[^{_CONTROL}]*$"
+NOT_BLANK = rf"^[^{_CONTROL}]*[^{_CONTROL} \t\n\r][^{_CONTROL}]*$"
 
 
 def _stripped(value: str) -> str:
@@ -72,8 +77,8 @@ Password = Annotated[str, Field(min_length=8, max_length=72, pattern=NO_NUL, des
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK), AfterValidator(_stripped)]
 ItemName = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK), AfterValidator(_stripped)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
-Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
-Notes = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
+Text = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
+Notes = Annotated[str, Field(max_length=500, pattern=NO_CONTROL)]
 MONEY_MAX = Decimal("9999999999.99")
 _MONEY_TEXT = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
 
@@ -96,7 +101,7 @@ Money = Annotated[Decimal, BeforeValidator(_money), WithJsonSchema({
     "anyOf": [{"type": "string", "pattern": _MONEY_TEXT},
               {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX)}],
     "description": "a decimal string such as \"12.50\"; a number is accepted and rounded to cents"})]
-Unit = Annotated[str, Field(min_length=1, max_length=20, pattern=NO_NUL)]
+Unit = Annotated[str, Field(min_length=1, max_length=20, pattern=NO_CONTROL)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Role = Literal["staff", "manager"]
