@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cold, feed, load, seed, storm  # noqa: E402
-from realtime import launch  # noqa: E402
+from localenv import process
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -94,7 +94,7 @@ class Gateway:
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
-        line = launch.read_line(self.proc, 60)
+        line = process.read_line(self.proc, 60)
         if not line.startswith("http://"):
             self.stop()
             raise RuntimeError(f"the gateway did not start; see {log_path}")
@@ -117,7 +117,7 @@ class Gateway:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        launch.stop(self.proc, 15)
+        process.stop(self.proc, 15)
         self._log.close()
 
 
@@ -242,7 +242,7 @@ def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, secon
 
 def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path) -> list[Row]:
     from gateway import bundle, manifest
-    from gateway.events import build_event
+    from gateway.platform_event import build_event
 
     headers = [("host", "127.0.0.1"), ("x-request-id", "bench-cold-start")]
     cases = [("items/get", f"/{seeded.first_id}"), ("ops/health", "")]
@@ -251,7 +251,7 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path) -> list
     for function, suffix in cases:
         event = build_event("GET", suffix, "", headers, b"")
         site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
-        c = cold.measure(ROOT, function, event, launch.child_env(env), site)
+        c = cold.measure(ROOT, function, event, process.child_env(env), site)
         # The target is for a first event that needs no database; health's first event connects to
         # PostgreSQL and Redis, so it is reported beside it for what a real first request costs.
         no_db = function != "ops/health"
@@ -280,7 +280,7 @@ def _feed_rows(env: dict[str, str], gw: Gateway, token: str, seconds: float, log
     rows: list[Row] = []
     with open(log_path, "w") as log:
         for clients in FEED_CLIENTS:
-            ph = feed.phase(ROOT, launch.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
+            ph = feed.phase(ROOT, process.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
             p50, p99, kib = ph.percentile(50), ph.percentile(99), ph.kib_per_connection
             limit = FEED_TARGETS.get(clients)
             checks = [(f"p99 <= {limit:g} ms", p99 <= limit)] if limit else []
@@ -327,15 +327,15 @@ def main() -> int:
     warmup = float(os.environ.get("BENCH_WARMUP") or 1)
     data_dir = Path(os.environ.get("BENCH_DATA_DIR") or ROOT / ".ims-bench-data").resolve()
 
-    from gateway import local
+    from localenv import datadir, scratch
 
     signal.signal(signal.SIGTERM, _interrupt)
-    held = local.lock(data_dir)
+    held = datadir.lock(data_dir)
     services = gw = None
     try:
         step = _Steps()
         step(f"starting PostgreSQL and Redis under {data_dir}, fresh database {BENCH_DB}")
-        services, env = local.scratch(data_dir, "BENCH_", BENCH_DB, JWT_SECRET)
+        services, env = scratch.scratch(data_dir, "BENCH_", BENCH_DB, JWT_SECRET)
 
         from shared import db
 
@@ -351,7 +351,7 @@ def main() -> int:
             seeded = seed.seed(conn)
 
         step("starting the gateway")
-        gateway_env = launch.child_env(env)
+        gateway_env = process.child_env(env)
         if os.environ.get("BENCH_PROFILE"):
             gateway_env["BENCH_PROFILE"] = str(Path(os.environ["BENCH_PROFILE"]).resolve())
         gw = Gateway(gateway_env, data_dir / "gateway.log")
@@ -368,7 +368,7 @@ def main() -> int:
         storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded, data_dir)
-        feed_limit = launch.raise_fd_limit()
+        feed_limit = process.raise_fd_limit()
         step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
         feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
         step.done()

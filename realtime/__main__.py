@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from realtime import launch
+from localenv import process
 
 
 async def serve() -> None:
@@ -38,7 +38,7 @@ async def serve() -> None:
 
 
 def main() -> int:
-    launch.raise_fd_limit()
+    process.raise_fd_limit()
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # one line per connection otherwise

@@ -21,7 +21,7 @@ import pytest
 
 from gateway import manifest
 from gateway.bundle import BUILD_SH
-from gateway.events import build_event
+from gateway.platform_event import build_event
 
 ROOT = manifest.REPO_ROOT
 LAUNCHER = Path(__file__).with_name("platform_launcher.py")

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gateway import local, manifest
+from gateway import manifest
+from localenv import datadir
 from tests.api.helpers import assert_problem, assert_validation
 from tests.documents import refs, resolve
 
@@ -302,7 +303,7 @@ def test_docs_page_loads_the_openapi_document(api):
 # --- the launcher -----------------------------------------------------------------------------
 
 def test_second_gateway_on_the_same_data_dir_refuses_to_start(tmp_path):
-    held = local.lock(tmp_path)
+    held = datadir.lock(tmp_path)
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(IMS_DATA_DIR=str(tmp_path), IMS_PORT="0", IMS_WS_PORT="0")
