@@ -47,43 +47,6 @@ MANAGER = {"email": "bench@example.com", "password": "bench-pass-1", "full_name"
 
 log = logging.getLogger("ims.bench")
 
-# The gateway child: bind a free port, say where, serve until SIGTERM/SIGINT (server.run handles both).
-# With BENCH_PROFILE, every connection thread runs under its own cProfile and the stats are merged.
-_GATEWAY = r"""
-import logging, os, sys
-logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                    format="%(asctime)s %(levelname)s %(name)s %(message)s")
-from gateway import server
-httpd = server.make_server("127.0.0.1", 0)
-out = os.environ.get("BENCH_PROFILE")
-if out:
-    import cProfile, pstats, threading
-    merged, lock = [], threading.Lock()
-    handle = server.Handler.handle
-    def profiled(self):
-        prof = cProfile.Profile()
-        prof.enable()
-        try:
-            handle(self)
-        finally:
-            prof.disable()
-            with lock:
-                merged.append(prof)
-    server.Handler.handle = profiled
-print(httpd.url, flush=True)
-server.run(httpd)
-if out:
-    import time
-    time.sleep(0.5)  # let the last connection threads finish their profiles
-    with lock:
-        if merged:
-            stats = pstats.Stats(merged[0])
-            for prof in merged[1:]:
-                stats.add(prof)
-            stats.dump_stats(out)
-"""
-
-
 # --- set-up ------------------------------------------------------------------------------------
 
 class Gateway:
@@ -92,7 +55,9 @@ class Gateway:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, env=env,
+        # The self-hosted front (gunicorn, IMS_WORKERS workers) on a free loopback port; it prints its URL.
+        env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0", "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
         line = process.read_line(self.proc, 60)
         if not line.startswith("http://"):

@@ -202,6 +202,12 @@ class CronLeader:
             self._fd = fd
         return True
 
+    def claim(self, trigger: Any, minute: Any) -> bool:
+        """The Scheduler's claim in a worker: only the lock holder asks the database (gateway.cron.claim)."""
+        from gateway import cron
+
+        return self.held() and cron.claim(trigger, minute)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -257,7 +263,7 @@ class Front(BaseApplication):  # type: ignore[misc]
 
         leader = CronLeader(self.runtime / "cron.lock")
         scheduler = cron.Scheduler(self.app.schedule, lambda t: self.app.activations.start(t.function, t.body),
-                                   claim=lambda t, minute: leader.held() and cron.claim(t, minute))
+                                   claim=leader.claim)
         threading.Thread(target=scheduler.run, args=(self._stopping,), name="cron", daemon=True).start()
 
     def _worker_exiting(self, server: Any, worker: Worker) -> None:
