@@ -198,7 +198,7 @@ def test_behind_a_trusted_proxy_the_address_it_appended_is_the_client(api, manag
 
 
 def test_trust_proxy_setting_is_read_from_the_environment():
-    from gateway.server import trusted_proxy_hops
+    from gateway.app import trusted_proxy_hops
 
     assert [trusted_proxy_hops(v) for v in ("", "false", "true", "2")] == [0, 0, 1, 2]
     with pytest.raises(ValueError):
