@@ -42,50 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cold, feed, limit, load, seed, storm  # noqa: E402
-from realtime import launch  # noqa: E402
+from localenv import process  # noqa: E402
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
 MANAGER = {"email": "bench@example.com", "password": "bench-pass-1", "full_name": "Bench Manager"}
 
 log = logging.getLogger("ims.bench")
-
-# The gateway child: bind a free port, say where, serve until SIGTERM/SIGINT (server.run handles both).
-# With BENCH_PROFILE, every connection thread runs under its own cProfile and the stats are merged.
-_GATEWAY = r"""
-import logging, os, sys
-logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                    format="%(asctime)s %(levelname)s %(name)s %(message)s")
-from gateway import server
-httpd = server.make_server("127.0.0.1", 0)
-out = os.environ.get("BENCH_PROFILE")
-if out:
-    import cProfile, pstats, threading
-    merged, lock = [], threading.Lock()
-    handle = server.Handler.handle
-    def profiled(self):
-        prof = cProfile.Profile()
-        prof.enable()
-        try:
-            handle(self)
-        finally:
-            prof.disable()
-            with lock:
-                merged.append(prof)
-    server.Handler.handle = profiled
-print(httpd.url, flush=True)
-server.run(httpd)
-if out:
-    import time
-    time.sleep(0.5)  # let the last connection threads finish their profiles
-    with lock:
-        if merged:
-            stats = pstats.Stats(merged[0])
-            for prof in merged[1:]:
-                stats.add(prof)
-            stats.dump_stats(out)
-"""
-
 
 # --- set-up ------------------------------------------------------------------------------------
 
@@ -95,9 +58,11 @@ class Gateway:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, env=env,
+        # The self-hosted front (gunicorn, IMS_WORKERS workers) on a free loopback port; it prints its URL.
+        env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0", "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
-        line = launch.read_line(self.proc, 60)
+        line = process.read_line(self.proc, 60)
         if not line.startswith("http://"):
             self.stop()
             raise RuntimeError(f"the gateway did not start; see {log_path}")
@@ -120,7 +85,7 @@ class Gateway:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        launch.stop(self.proc, 15)
+        process.stop(self.proc, 15)
         self._log.close()
 
 
@@ -275,7 +240,7 @@ def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, secon
 
 def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path, figures: Figures) -> list[Row]:
     from gateway import bundle, manifest
-    from gateway.events import build_event
+    from gateway.platform_event import build_event
 
     headers = [("host", "127.0.0.1"), ("x-request-id", "bench-cold-start")]
     # items/get's first event has no token: a 401 that needs no database, so the figure is the
@@ -290,7 +255,7 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path, figures
         event = build_event("GET", suffix, "", headers, b"")
         if source is None:
             site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
-        c = cold.measure(ROOT, function, event, launch.child_env(env), site, source=source)
+        c = cold.measure(ROOT, function, event, process.child_env(env), site, source=source)
         if function == "items/get":
             figures.cold_ms["function"], figures.cold_function = c.in_process_ms, function
         elif source is not None:
@@ -352,7 +317,7 @@ def _feed_rows(env: dict[str, str], gw: Gateway, token: str, seconds: float, log
     rows: list[Row] = []
     with open(log_path, "w") as log:
         for clients in FEED_CLIENTS:
-            ph = feed.phase(ROOT, launch.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
+            ph = feed.phase(ROOT, process.child_env(env), (gw.host, gw.port), token, item_id, clients, rounds, log)
             p50, p99, kib = ph.percentile(50), ph.percentile(99), ph.kib_per_connection
             limit = FEED_TARGETS.get(clients)
             checks = [(f"p99 <= {limit:g} ms", p99 <= limit)] if limit else []
@@ -399,15 +364,15 @@ def main() -> int:
     warmup = float(os.environ.get("BENCH_WARMUP") or 1)
     data_dir = Path(os.environ.get("BENCH_DATA_DIR") or ROOT / ".ims-bench-data").resolve()
 
-    from gateway import local
+    from localenv import datadir, scratch
 
     signal.signal(signal.SIGTERM, _interrupt)
-    held = local.lock(data_dir)
+    held = datadir.lock(data_dir)
     services = gw = None
     try:
         step = _Steps()
         step(f"starting PostgreSQL and Redis under {data_dir}, fresh database {BENCH_DB}")
-        services, env = local.scratch(data_dir, "BENCH_", BENCH_DB, JWT_SECRET)
+        services, env = scratch.scratch(data_dir, "BENCH_", BENCH_DB, JWT_SECRET)
 
         from shared import db
 
@@ -423,7 +388,7 @@ def main() -> int:
             seeded = seed.seed(conn)
 
         step("starting the gateway")
-        gateway_env = launch.child_env(env)
+        gateway_env = process.child_env(env)
         if os.environ.get("BENCH_PROFILE"):
             gateway_env["BENCH_PROFILE"] = str(Path(os.environ["BENCH_PROFILE"]).resolve())
         gw = Gateway(gateway_env, data_dir / "gateway.log")
@@ -443,7 +408,7 @@ def main() -> int:
         storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
         step("cold starts (median of 7 fresh processes each)")
         cold_rows = _cold_rows(env, seeded, data_dir, figures)
-        feed_limit = launch.raise_fd_limit()
+        feed_limit = process.raise_fd_limit()
         step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
         feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
         step.done()

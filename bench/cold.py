@@ -2,7 +2,7 @@
 
 Like the OpenWhisk Python launcher, the child loads the function's `__main__.py` by path as the
 module `main__` (importlib.util.spec_from_file_location) and calls `main(args)` once. The event is
-built here, in the parent, with gateway.events.build_event, and handed over as JSON, so the child
+built here, in the parent, with gateway.platform_event.build_event, and handed over as JSON, so the child
 imports nothing the platform's launcher would not. The child reports, from `time.perf_counter()`
 taken on its very first line: the import, the first event, and both together; plus its peak RSS
 (VmHWM, see _PEAK_RSS).

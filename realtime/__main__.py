@@ -15,7 +15,7 @@ import sys
 
 import prometheus_client
 
-from realtime import launch
+from localenv import process
 
 
 async def serve() -> None:
@@ -40,7 +40,7 @@ async def serve() -> None:
 
 
 def main() -> int:
-    launch.raise_fd_limit()
+    process.raise_fd_limit()
     # No `<counter>_created` series beside each counter: in the text format they are just more gauges
     # (the gateway's multiprocess metrics have none either). Process-wide, so set here, not on import.
     prometheus_client.disable_created_metrics()

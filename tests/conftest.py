@@ -10,7 +10,6 @@ import itertools
 import os
 import socket
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,11 +30,11 @@ JWT_SECRET = "test-secret-" + "x" * 40
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[dict[str, str]]:
-    from gateway import local
+    from localenv import scratch
 
     from shared import db
 
-    started, env = local.scratch(TEST_DATA, "TEST_", TEST_DB, JWT_SECRET)
+    started, env = scratch.scratch(TEST_DATA, "TEST_", TEST_DB, JWT_SECRET)
     yield env
     db.close_pool()
     started.stop()
@@ -43,15 +42,15 @@ def services() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def gateway(services: dict[str, str]) -> Iterator[str]:
-    from gateway.server import make_server
+    """The App in this process (tests/front.py says why); server behaviours: tests/gateway/test_front.py."""
+    from gateway.app import make_app
+    from tests.front import in_process
 
-    server = make_server("127.0.0.1", 0)
-    server.host_functions()  # writes that raise an alert chain the mailer through this gateway
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.url
-    server.shutdown()
-    server.server_close()
+    app = make_app()
+    with in_process(app) as url:
+        app.host_functions(url)  # writes that raise an alert chain the mailer through this gateway
+        yield url
+    app.activations.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import yaml
 
 from gateway import manifest
 from gateway.bundle import BUILD_SH, deployable
-from gateway.events import build_event
+from gateway.platform_event import build_event
 
 ROOT = manifest.REPO_ROOT
 LAUNCHER = Path(__file__).with_name("platform_launcher.py")

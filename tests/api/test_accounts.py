@@ -177,14 +177,11 @@ def test_a_spoofed_forwarded_for_is_ignored_by_default(api, manager, client_from
 @pytest.fixture
 def proxied_gateway(services) -> Iterator[str]:
     """A second gateway that trusts one proxy in front of it (IMS_TRUST_PROXY=1)."""
-    from gateway.server import make_server
+    from gateway.app import make_app
+    from tests.front import in_process
 
-    server = make_server("127.0.0.1", 0, trusted_proxies=1)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.url
-    server.shutdown()
-    server.server_close()
+    with in_process(make_app(trusted_proxies=1)) as url:
+        yield url
 
 
 def test_behind_a_trusted_proxy_the_address_it_appended_is_the_client(api, manager, client_from,
@@ -201,7 +198,7 @@ def test_behind_a_trusted_proxy_the_address_it_appended_is_the_client(api, manag
 
 
 def test_trust_proxy_setting_is_read_from_the_environment():
-    from gateway.server import trusted_proxy_hops
+    from gateway.app import trusted_proxy_hops
 
     assert [trusted_proxy_hops(v) for v in ("", "false", "true", "2")] == [0, 0, 1, 2]
     with pytest.raises(ValueError):
@@ -390,23 +387,15 @@ def test_the_audit_list_is_paged_and_filtered(api, manager, client_from):
 @pytest.fixture
 def own_database(services) -> str:
     """A fresh, empty database beside the session's, for what needs no users at all."""
-    from gateway import local
+    from localenv import scratch
 
-    return local.fresh_database(settings.get().database_url, "ims_test_accounts")
-
-
-_GATEWAY = """
-from gateway import server
-httpd = server.make_server("127.0.0.1", 0)
-print(httpd.url, flush=True)
-server.run(httpd)
-"""
+    return scratch.fresh_database(settings.get().database_url, "ims_test_accounts")
 
 
 def _child_env(**extra: str) -> dict[str, str]:
-    from realtime import launch
+    from localenv import process
 
-    return launch.child_env(extra)
+    return process.child_env(extra)
 
 
 def create_manager(database_url: str, email: str, name: str, password: str | None):
@@ -419,19 +408,16 @@ def create_manager(database_url: str, email: str, name: str, password: str | Non
                           stdin=subprocess.DEVNULL)
 
 
-def test_without_the_first_user_rule_an_operator_creates_the_manager(own_database):
-    from realtime import launch
+def test_without_the_first_user_rule_an_operator_creates_the_manager(own_database, tmp_path):
+    from tests.front import Front
 
     migrated = subprocess.run([sys.executable, "-m", "shared.migrate"], cwd=ROOT, timeout=120,
                               env=_child_env(DATABASE_URL=own_database), capture_output=True, text=True)
     assert migrated.returncode == 0, migrated.stderr
-    proc = subprocess.Popen([sys.executable, "-c", _GATEWAY], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL,
-                            env=_child_env(DATABASE_URL=own_database, FIRST_USER_MANAGER="false"))
+    front = Front(_child_env(DATABASE_URL=own_database, FIRST_USER_MANAGER="false", IMS_WORKERS="1"),
+                  tmp_path / "front.log")
     try:
-        url = launch.read_line(proc, 60)
-        assert url.startswith("http://"), "the gateway did not start"
-        api = Api(url)
+        api = Api(front.url)
         first = api.post(f"{V1}/auth/register", {"email": "first@example.com", "password": "first-pass-1",
                                                  "full_name": "First"})
         assert first.status == 201, first.text
@@ -453,7 +439,7 @@ def test_without_the_first_user_rule_an_operator_creates_the_manager(own_databas
         assert_problem(attempt(api, "first@example.com", "first-pass-1"), 403, "inactive_user")  # unchanged
         api.close()
     finally:
-        launch.stop(proc, 15)
+        front.stop()
 
 
 def test_create_manager_without_a_password_or_terminal_says_so(own_database):

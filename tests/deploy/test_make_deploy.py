@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from gateway import local, manifest
+from gateway import manifest
 from gateway.deploy import DOCTL_INSTALL, NO_DOCTL
+from localenv import scratch
 from shared.migrate import pending_files
 from tests.conftest import JWT_SECRET
 
@@ -35,7 +36,7 @@ def test_missing_or_empty_settings_are_refused_by_name(services: dict[str, str])
 
 
 def test_a_database_with_pending_migrations_is_refused(services: dict[str, str]) -> None:
-    url = local.fresh_database(services["DATABASE_URL"], "ims_deploy_unmigrated")
+    url = scratch.fresh_database(services["DATABASE_URL"], "ims_deploy_unmigrated")
     run = deploy({**required(services), "DATABASE_URL": url}, "--check")
     assert run.returncode == 1, run.stdout
     versions = [version for version, _, _ in pending_files()]

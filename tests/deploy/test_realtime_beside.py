@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gateway import manifest
-from gateway.events import build_event
+from gateway.platform_event import build_event
 from realtime import launch
 from tests.conftest import JWT_SECRET
 from tests.deploy.conftest import bundle

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from gateway import manifest
-from gateway.events import build_event
+from gateway.platform_event import build_event
 from tests.conftest import settings_env
 
 FUNCTIONS = manifest.load()

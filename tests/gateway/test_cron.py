@@ -111,6 +111,32 @@ def test_several_gateways_fire_each_schedule_once(services):
     assert Counter(fired) == {minute: 1 for minute in minutes}  # six schedulers: each minute once
 
 
+def test_one_worker_per_host_fires_and_replicas_still_fire_once(services, tmp_path):
+    """The front's workers (gateway.serve): two workers of one host share a lock file, a replica has its
+    own; each minute fires once in all, from the lock holder of a host, and when the holder exits
+    the other worker of its host takes over."""
+    from gateway.serve import CronLeader
+
+    schedule = _schedule()
+    fired: list[tuple[str, dt.datetime]] = []
+    leaders = {"a1": CronLeader(tmp_path / "a.lock"), "a2": CronLeader(tmp_path / "a.lock"),
+               "b1": CronLeader(tmp_path / "b.lock")}
+    schedulers = {name: cron.Scheduler(schedule, lambda t, name=name: fired.append((name, ticking[-1])),
+                                       claim=leader.claim) for name, leader in leaders.items()}
+    ticking: list[dt.datetime] = []
+    minutes = [dt.datetime(2030, 1, 2, 9, m, tzinfo=UTC) for m in range(0, 60, 5)]
+    for i, minute in enumerate(minutes):
+        if i == len(minutes) // 2:
+            leaders["a1"].release()  # the first worker of host a exits
+            del schedulers["a1"]
+        ticking.append(minute)
+        for scheduler in schedulers.values():
+            scheduler.tick(minute)
+    assert Counter(minute for _, minute in fired) == {minute: 1 for minute in minutes}
+    assert "a2" not in {name for name, minute in fired if minute < minutes[len(minutes) // 2]}  # a1 held the lock
+    assert leaders["a2"].held()  # and now a2 does
+
+
 class VirtualTime:
     """The scheduler's clock and its `stopping` event in one: a wait moves the clock on at once
     (plus any oversleep, as when the machine is suspended) and says whether to stop."""

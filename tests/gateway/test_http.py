@@ -1,5 +1,5 @@
-"""The gateway over real HTTP: routes, function URLs, refusals, request ids, keep-alive, OpenAPI,
-and the launcher's data-dir lock."""
+"""The App over real HTTP (in-process; the server itself: test_front.py): routes, function URLs,
+refusals, request ids, OpenAPI, and the launcher's data-dir lock."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gateway import local, manifest
+from gateway import manifest
+from localenv import datadir
 from tests.api.helpers import assert_problem, assert_validation
 from tests.documents import refs, resolve
 
@@ -126,29 +127,6 @@ def test_request_id_is_generated_when_missing_or_unusable(api):
 
 
 # --- connection handling ----------------------------------------------------------------------
-
-def test_keep_alive_serves_several_requests_over_one_connection(gateway, staff, item):
-    conn = connect(gateway)
-    try:
-        sock = None
-        for i in range(5):
-            path = "/api/v1/health" if i % 2 else f"/api/v1/items/{item['id']}"
-            conn.request("GET", path, headers={"Authorization": f"Bearer {staff['token']}"})
-            res = conn.getresponse()
-            res.read()
-            assert res.status == 200
-            assert not res.will_close
-            sock = sock or conn.sock
-            assert conn.sock is sock, "the connection was reopened"
-        conn.request("HEAD", "/api/v1/health")
-        head = conn.getresponse()
-        assert head.status == 200 and head.read() == b""
-        conn.request("GET", "/api/v1/health")
-        assert conn.getresponse().read()
-        assert conn.sock is sock
-    finally:
-        conn.close()
-
 
 def test_body_over_one_mebibyte_is_413(gateway, staff, item):
     conn = connect(gateway)
@@ -302,7 +280,7 @@ def test_docs_page_loads_the_openapi_document(api):
 # --- the launcher -----------------------------------------------------------------------------
 
 def test_second_gateway_on_the_same_data_dir_refuses_to_start(tmp_path):
-    held = local.lock(tmp_path)
+    held = datadir.lock(tmp_path)
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(IMS_DATA_DIR=str(tmp_path), IMS_PORT="0", IMS_WS_PORT="0")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import local
-from realtime import launch
+from localenv import servers
+from localenv import process
 from tests.client import Api
 from tests.conftest import ROOT, free_port, unique, wait_until
 
@@ -78,7 +78,7 @@ def make_run(data_dir: Path) -> Iterator[Running]:
     """`python -m gateway` (what `make run` starts) on its own data dir and free ports, with an owner."""
     port = free_port()
     drop = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "__OW_API_KEY", "__OW_API_HOST")
-    env = {k: v for k, v in launch.child_env().items() if k not in drop and not k.startswith("TEST_")}
+    env = {k: v for k, v in process.child_env().items() if k not in drop and not k.startswith("TEST_")}
     env.update(IMS_DATA_DIR=str(data_dir), IMS_PORT=str(port), IMS_WS_PORT=str(free_port()), IMS_LOG_LEVEL="INFO")
     log = data_dir.parent / "gateway.log"
     with log.open("w") as sink:
@@ -94,7 +94,7 @@ def make_run(data_dir: Path) -> Iterator[Running]:
         yield run
     finally:
         run.api.close()
-        launch.stop(proc, timeout=60)
+        process.stop(proc, timeout=60)
     assert "Traceback" not in run.log_text(), run.log_text()[-5000:]
 
 
@@ -165,7 +165,7 @@ def test_requests_while_postgresql_is_down_are_503_and_logged_in_a_few_lines(run
             assert headers["content-type"].startswith("application/problem+json")
             assert json.loads(body)["code"] == "database_unavailable"
     refused = sum(1 for s, _, _ in statuses if s == 503)
-    lines = [line for line in running.log_text(offset).splitlines() if " ims.access " not in line]
+    lines = [line for line in running.log_text(offset).splitlines() if " ims.access[" not in line]
     assert "Traceback" not in "\n".join(lines)
     # Death, restart, outage, recovery, perhaps failed restarts or a minute's cron lines: not one per request.
     assert len(lines) <= 25, (refused, lines)
@@ -180,7 +180,7 @@ def test_the_data_dir_keeps_secrets_and_redis_files_to_their_owner(running):
     redis_dir = running.data_dir / "redis"
     assert mode(redis_dir) == 0o700
     # write the RDB snapshot now, as Redis does from time to time
-    assert local.redis_command(redis_dir / "redis.sock", "SAVE", 30).startswith(b"+OK")
+    assert servers.redis_command(redis_dir / "redis.sock", "SAVE", 30).startswith(b"+OK")
     files = {p.name: mode(p) for p in redis_dir.iterdir() if p.is_file()}
     assert {"appendonly.aof", "ims.rdb", "redis.log"} <= files.keys()
     assert all(m == 0o600 for m in files.values()), files
@@ -192,13 +192,13 @@ def test_stopping_while_postgresql_is_down_is_clean(tmp_path):
     """Ctrl-C (here SIGTERM) before the supervisor brought a dead PostgreSQL back: a clean exit."""
     with make_run(tmp_path / "d") as run:
         _kill(_pid(run.data_dir / "pg" / "postmaster.pid"))
-        assert launch.stop(run.proc, timeout=60) == 0
+        assert process.stop(run.proc, timeout=60) == 0
     assert "PostgreSQL was already down" in run.log_text() or "PostgreSQL stopped" in run.log_text()
 
 
 # --- the supervisor's schedule, on a virtual clock ------------------------------------------------
 
-class Flaky(local.Embedded):
+class Flaky(servers.Embedded):
     """A server that is down until a restart succeeds; the first `failures` restarts fail."""
 
     name = "Flaky"
@@ -216,7 +216,7 @@ class Flaky(local.Embedded):
         self.up = True
 
 
-def _run(supervisor: local.Supervisor, clock: list[float], until: float) -> None:
+def _run(supervisor: servers.Supervisor, clock: list[float], until: float) -> None:
     while clock[0] < until:
         supervisor.check()
         clock[0] += 0.5
@@ -225,7 +225,7 @@ def _run(supervisor: local.Supervisor, clock: list[float], until: float) -> None
 def test_the_supervisor_restarts_at_once_then_backs_off(caplog):
     clock = [0.0]
     server = Flaky(clock, failures=3)
-    supervisor = local.Supervisor([server], clock=lambda: clock[0])
+    supervisor = servers.Supervisor([server], clock=lambda: clock[0])
     server.up = False
     with caplog.at_level("INFO", logger="ims.local"):
         _run(supervisor, clock, 20)
@@ -236,7 +236,7 @@ def test_the_supervisor_restarts_at_once_then_backs_off(caplog):
     server.up, server.failures = False, 0
     _run(supervisor, clock, 40)
     assert server.attempts[4] == 20.0 + 8  # noticed at 20, 12.5 s after its restart: due 8 s later
-    clock[0] += local.STABLE_AFTER
+    clock[0] += servers.STABLE_AFTER
     supervisor.check()
     server.up = False
     noticed = clock[0]
@@ -248,12 +248,12 @@ def test_a_socket_fallback_dir_that_others_can_use_is_refused(tmp_path):
     """A data dir too deep for a Unix socket path puts Redis's socket in the temp dir: a directory
     there that another user made (or may write to) must not be used."""
     data_dir = tmp_path / ("deep" * 30) / "d"
-    fallback = local.redis_socket(data_dir).parent
+    fallback = servers.redis_socket(data_dir).parent
     assert not str(fallback).startswith(str(data_dir))  # the fallback, not the data dir
     fallback.mkdir(mode=0o755, exist_ok=True)
     fallback.chmod(0o755)
     try:
         with pytest.raises(RuntimeError, match="nobody else can use"):
-            local.Redis(data_dir)
+            servers.Redis(data_dir)
     finally:
         fallback.rmdir()

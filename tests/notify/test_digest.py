@@ -18,11 +18,11 @@ DIGEST = next(f for f in manifest.load() if f.qualified == "notify/digest")
 @pytest.fixture
 def own_database(services: dict[str, str], mail_env: Any) -> Iterator[None]:
     """The digest's own empty, migrated database for the duration of one test."""
-    from gateway import local
+    from localenv import scratch
     from shared import db, migrate
 
     db.close_pool()
-    with settings_env(DATABASE_URL=local.fresh_database(os.environ["DATABASE_URL"], "ims_test_digest")):
+    with settings_env(DATABASE_URL=scratch.fresh_database(os.environ["DATABASE_URL"], "ims_test_digest")):
         migrate.migrate()
         mail_env(ALERT_EMAIL_TO="stores@ims.test")
         yield

@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime import launch
+from localenv import process
 from tests.api.helpers import withdraw  # noqa: F401  (the realtime tests import it from here)
 from shared import db
 from tests.conftest import JWT_SECRET
@@ -33,7 +34,7 @@ WAIT = 10.0  # seconds: the most any single expected message may take before a t
 
 
 def feed_env(**extra: str) -> dict[str, str]:
-    return launch.child_env({"IMS_WS_PORT": "0", "IMS_WS_HOST": "127.0.0.1", "IMS_WS_AUTH_TIMEOUT": "1",
+    return process.child_env({"IMS_WS_PORT": "0", "IMS_WS_HOST": "127.0.0.1", "IMS_WS_AUTH_TIMEOUT": "1",
                              "IMS_LOG_LEVEL": "WARNING", **extra})
 
 

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from gateway import manifest
-from gateway.events import build_event
+from gateway.platform_event import build_event
 from shared import db, events, migrate
 from tests.conftest import free_port, settings_env, unique, wait_until
 from tests.shared.test_concurrency import assert_ledger_replays, run_threads

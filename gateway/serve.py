@@ -1,0 +1,338 @@
+"""The self-hosted front: gunicorn serving gateway.app.App, in several worker processes.
+
+What `make run` serves (gateway/__main__.py starts the local databases first) and what a container runs
+behind a load balancer: `python -m gateway.serve` against DATABASE_URL / REDIS_URL. Settings:
+
+  IMS_HOST / IMS_PORT   where to listen (127.0.0.1:8000); without IMS_PORT, $PORT (Cloud Run, Knative)
+  IMS_WORKERS           worker processes (default: the CPUs this process may use)
+  IMS_THREADS           requests each worker answers at once (8)
+  IMS_KEEPALIVE         seconds an idle keep-alive connection stays open (75: above common load
+                        balancers' idle timeouts, so the balancer, not us, closes it first)
+  IMS_HEADER_TIMEOUT    seconds a client has to send a request's headers, from their first byte (10)
+  IMS_GRACEFUL_TIMEOUT  seconds SIGTERM waits for requests in flight before workers are killed (30)
+
+gunicorn refuses what the stdlib server let through (two Content-Length headers, a
+`Transfer-Encoding : chunked` with a space before the colon, ...) with 400. A worker thread reading a
+request's headers gives up on a client that trickles them after IMS_HEADER_TIMEOUT: gunicorn bounds
+the wait for a request's first byte (then keepalive), not for the rest of it.
+
+Across workers: each request and each invoke (activation) is handled by exactly one worker, in its
+threads and its activation pool, which drains when the worker stops. The scheduled triggers run in one
+worker per host (the one holding a lock file), and each minute is claimed in the database (gateway.cron),
+so replicas never fire a trigger twice. /api/v1/metrics adds the request metrics of every worker
+(gateway.http_metrics) to the business gauges of the ops/metrics function.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gunicorn import glogging, util
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+log = logging.getLogger("ims.gateway")
+# With the process id: several workers write to one stream.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
+
+
+class Settings:
+    """The front's settings, read from the environment once."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ if env is None else env)
+        self.host = env.get("IMS_HOST") or "127.0.0.1"
+        self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000))
+        self.workers = _number(env, "IMS_WORKERS", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                               else os.cpu_count() or 1)
+        self.threads = _number(env, "IMS_THREADS", 8)
+        self.keepalive = _number(env, "IMS_KEEPALIVE", 75)
+        self.header_timeout = _number(env, "IMS_HEADER_TIMEOUT", 10)
+        self.graceful_timeout = _number(env, "IMS_GRACEFUL_TIMEOUT", 30)
+
+    @property
+    def url(self) -> str:
+        """Where this machine reaches the front (not 0.0.0.0)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "::1" if self.host == "::" else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+
+def _number(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or (int(raw) < 1 and name != "IMS_PORT"):
+        raise SystemExit(f"{name} must be a whole number{'' if name == 'IMS_PORT' else ' above 0'}, not {raw!r}")
+    return int(raw)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one line and exit code 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(f"IMS cannot listen on {host}:{port}: the port is in use (set IMS_PORT)") from None
+        raise SystemExit(f"IMS cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+# --- the worker: gunicorn's threaded worker, with a bound on the time to read a request's headers ---
+
+class _HeaderClock:
+    """The client's socket, whose reads fail once the request's headers are overdue."""
+
+    def __init__(self, sock: socket.socket, limit: float) -> None:
+        self._sock, self._limit = sock, limit
+        self.deadline: float | None = None
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self._limit
+
+    def stop(self) -> None:
+        self.deadline = None
+        self._sock.settimeout(None)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                self._sock.settimeout(remaining)
+                return self._sock.recv(size, *flags)
+            except TimeoutError:
+                self.deadline = None
+                try:
+                    util.write_error(self._sock, 408, "Request Timeout", "The request's headers came too slowly.")
+                except OSError:
+                    pass
+                log.info("closed a connection that sent its request headers too slowly (over %g s)", self._limit)
+                raise NoMoreData(b"") from None
+        return self._sock.recv(size, *flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class Worker(ThreadWorker):
+    """gunicorn's gthread worker; a request's headers must arrive within IMS_HEADER_TIMEOUT seconds of
+    their first byte, or the client gets 408 and the connection closes."""
+
+    header_timeout: float = 10.0
+
+    def accept(self, listener: Any) -> None:
+        try:
+            client, address = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        client.setblocking(True)
+        clock = _HeaderClock(client, self.header_timeout)
+        self.enqueue_req(TConn(self.cfg, clock, address, listener.getsockname()))
+
+    def handle(self, conn: TConn) -> Any:
+        if isinstance(conn.sock, _HeaderClock):
+            conn.sock.start()
+        return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        if isinstance(conn.sock, _HeaderClock):
+            conn.sock.stop()  # the headers are in; the body and the answer take what they take
+        return bool(super().handle_request(req, conn))
+
+
+class _Logger(glogging.Logger):
+    """gunicorn's messages through the logging IMS set up (one format, one stream). No access log of
+    gunicorn's own: the App writes one line per request, with its duration and request id."""
+
+    def setup(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self._access_log_enabled = False
+        self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
+        self.error_log.setLevel(self.loglevel)
+        self.error_log.propagate = True
+
+    def reopen_files(self) -> None:
+        pass
+
+    def close_on_exec(self) -> None:
+        pass
+
+
+# --- the scheduled triggers: one worker per host ------------------------------------------------
+
+class CronLeader:
+    """Whether this worker fires the scheduled triggers: the one that holds the lock file. When it
+    exits, the lock is free and another worker takes it at its next scheduled minute."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def held(self) -> bool:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+        return True
+
+    def claim(self, trigger: Any, minute: Any) -> bool:
+        """The Scheduler's claim in a worker: only the lock holder asks the database (gateway.cron.claim)."""
+        from gateway import cron
+
+        return self.held() and cron.claim(trigger, minute)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# --- the application ---------------------------------------------------------------------------
+
+class Front(BaseApplication):  # type: ignore[misc]
+    """gunicorn's master, serving gateway.app.App. `run()` returns when the workers are gone
+    (SIGTERM, SIGINT: stop accepting, finish what is in flight and on keep-alive connections)."""
+
+    def __init__(self, settings: Settings, listener: socket.socket, runtime: Path) -> None:
+        self.settings, self.listener, self.runtime = settings, listener, runtime
+        self.app: Any = None
+        self._stopping = threading.Event()
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        self.cfg.set("bind", [f"fd://{os.dup(self.listener.fileno())}"])  # gunicorn closes the one it gets
+        self.cfg.set("control_socket_disable", True)  # no gunicornc: the signals are the interface
+        self.cfg.set("worker_class", "gateway.serve.Worker")
+        self.cfg.set("workers", s.workers)
+        self.cfg.set("threads", s.threads)
+        self.cfg.set("keepalive", s.keepalive)
+        self.cfg.set("graceful_timeout", s.graceful_timeout)
+        self.cfg.set("timeout", max(30, s.graceful_timeout))  # a worker silent this long is restarted
+        self.cfg.set("preload_app", True)  # import every function once, in the master; workers fork from it
+        self.cfg.set("logger_class", _Logger)
+        self.cfg.set("loglevel", logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower())
+        self.cfg.set("accesslog", None)
+        self.cfg.set("proc_name", "ims-gateway")
+        self.cfg.set("worker_tmp_dir", str(self.runtime))
+        self.cfg.set("post_worker_init", self._worker_started)
+        self.cfg.set("worker_exit", self._worker_exiting)
+        self.cfg.set("child_exit", self._worker_gone)
+        Worker.header_timeout = s.header_timeout  # the workers fork from this process
+
+    def load(self) -> Any:
+        from gateway import http_metrics
+        from gateway.app import make_app
+
+        self.app = make_app()
+        self.app.host_functions(self.settings.url)
+        self.app.observers.append(http_metrics.observe)
+        self.app.metrics = http_metrics.exposition
+        return http_metrics.counting_in_flight(self.app)
+
+    # hooks, run in the worker (started, exiting) and in the master (gone)
+    def _worker_started(self, worker: Worker) -> None:
+        from gateway import cron
+
+        leader = CronLeader(self.runtime / "cron.lock")
+        scheduler = cron.Scheduler(self.app.schedule, lambda t: self.app.activations.start(t.function, t.body),
+                                   claim=leader.claim)
+        threading.Thread(target=scheduler.run, args=(self._stopping,), name="cron", daemon=True).start()
+
+    def _worker_exiting(self, server: Any, worker: Worker) -> None:
+        self._stopping.set()
+        self.app.activations.shutdown()  # let started activations finish
+        _close_pool()
+
+    def _worker_gone(self, server: Any, worker: Worker) -> None:
+        from gateway import http_metrics
+
+        http_metrics.worker_gone(worker.pid)
+
+
+def _close_pool() -> None:
+    db = sys.modules.get("shared.db")  # only if a function ever used it
+    if db is not None:
+        try:
+            db.close_pool()
+        except Exception:
+            log.exception("closing the database pool failed")
+
+
+def runtime_dir() -> Path:
+    """A fresh directory for this run: the workers' metrics files (PROMETHEUS_MULTIPROC_DIR), their
+    heartbeat files and the cron lock. Set before prometheus_client is imported; see gateway.http_metrics."""
+    path = Path(tempfile.mkdtemp(prefix="ims-front-"))
+    (path / "metrics").mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path / "metrics")
+    return path
+
+
+def serve(settings: Settings, listener: socket.socket) -> int:
+    """Serve until SIGTERM or SIGINT; return gunicorn's exit status once every worker is gone."""
+    runtime = runtime_dir()
+    handled = (signal.SIGCHLD, *Arbiter.SIGNALS)
+    before = {sig: signal.getsignal(sig) for sig in handled}
+    master, status = os.getpid(), 1
+    try:
+        _close_pool()  # the master's connections (migrations, relay) must not be shared with forked workers
+        Front(settings, listener, runtime).run()
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        if os.getpid() != master:
+            # A worker, forked inside this call, ends here: the clean-up below and make run's (stopping
+            # realtime and the databases) belong to the master alone.
+            logging.shutdown()
+            os._exit(status)
+        # gunicorn's handlers would reap make run's other children (realtime) and write to its closed pipes.
+        for sig, handler in before.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        shutil.rmtree(runtime, ignore_errors=True)
+    return status
+
+
+def main() -> int:
+    """`python -m gateway.serve`: the front alone, against DATABASE_URL and REDIS_URL (a container)."""
+    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
+                        format=LOG_FORMAT, stream=sys.stderr)
+    settings = Settings()
+    listener = listen(settings.host, settings.port)
+    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    print(settings.url, flush=True)  # one line on stdout: where it listens (what a supervisor may read)
+    try:
+        return serve(settings, listener)
+    finally:
+        listener.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""The self-hosted front (gateway.serve: gunicorn serving the App) in a child process, as deployed: what
+the server does, not the functions. Its own fresh database, so its scheduled triggers touch nothing of
+the session's."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from localenv import process, scratch
+from tests.conftest import wait_until
+from tests.front import Front
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "0c6b8c1e-2a1f-4f8e-9d4c-3b1f0a9e8d7c:front-test-key"
+
+
+@pytest.fixture(scope="module")
+def front_env(services: dict[str, str]) -> dict[str, str]:
+    url = scratch.fresh_database(services["DATABASE_URL"], "ims_test_front")
+    env = process.child_env({"DATABASE_URL": url, "IMS_WORKERS": "2", "IMS_HEADER_TIMEOUT": "1",
+                             "__OW_API_KEY": API_KEY, "IMS_LOG_LEVEL": "INFO"})
+    for name in ("METRICS_TOKEN", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    migrated = subprocess.run([sys.executable, "-m", "shared.migrate"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    return env
+
+
+@pytest.fixture(scope="module")
+def front(front_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    server = Front(front_env, tmp_path_factory.mktemp("front") / "front.log")
+    yield server
+    assert server.stop() == 0, server.text()
+
+
+def raw(front: Front, data: bytes, timeout: float = 30) -> bytes:
+    """Send bytes as they are; return everything the server answers until it closes or goes quiet."""
+    with socket.create_connection((front.host, front.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks) and b"keep-alive" in b"".join(chunks).lower():
+                    break
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def connect(front: Front) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection(front.host, front.port, timeout=30)
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+def test_two_content_lengths_are_refused_with_400(front):
+    answer = raw(front, b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}"
+                        b"GET /api/v1/health HTTP/1.1\r\nHost: ims\r\n\r\n")
+    assert status_of(answer) == 400
+    assert answer.count(b"HTTP/1.1") == 1, "the smuggled request was answered"
+
+
+def test_transfer_encoding_with_a_space_before_the_colon_is_refused_with_400(front):
+    answer = raw(front, b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nTransfer-Encoding : chunked\r\n"
+                        b"Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    assert status_of(answer) == 400
+    assert answer.count(b"HTTP/1.1") == 1
+
+
+def test_a_client_trickling_its_headers_is_cut_off(front):
+    """IMS_HEADER_TIMEOUT=1 here: the client sends a byte every 0.2 s and would take 40 s."""
+    request = b"GET /api/v1/health HTTP/1.1\r\nHost: ims\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    sent = 0
+    with socket.create_connection((front.host, front.port), timeout=30) as sock:
+        try:
+            for sent, byte in enumerate(request, 1):
+                sock.sendall(bytes([byte]))
+                if sock.recv(1024, socket.MSG_PEEK | socket.MSG_DONTWAIT) if _readable(sock) else b"":
+                    break
+                threading.Event().wait(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _read_all(sock)
+    assert sent < len(request), "the server waited for the whole trickle"
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert "sent its request headers too slowly" in front.text()
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return b"".join(chunks)
+
+
+def test_an_unknown_method_is_405_with_allow(front):
+    conn = connect(front)
+    try:
+        conn.request("BREW", "/api/v1/items")
+        res = conn.getresponse()
+        assert res.status == 405
+        assert "GET" in res.getheader("allow", "") and "POST" in res.getheader("allow", "")
+        assert res.getheader("content-type").startswith("application/problem+json")
+    finally:
+        conn.close()
+
+
+def test_keep_alive_serves_several_requests_over_one_connection(front):
+    conn = connect(front)
+    try:
+        conn.request("GET", "/api/v1/health")
+        first = conn.getresponse()
+        first.read()
+        sock = conn.sock
+        for path in ("/openapi.json", "/api/v1/health", "/docs"):
+            conn.request("GET", path)
+            res = conn.getresponse()
+            assert res.status == 200 and res.read()
+            assert not res.will_close and conn.sock is sock, "the connection was reopened"
+        conn.request("HEAD", "/api/v1/health")
+        head = conn.getresponse()
+        assert head.status == 200 and head.read() == b""
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_a_body_over_one_mebibyte_is_413_from_the_headers_alone_and_never_a_request(front):
+    """The refusal comes before the body is sent; sent later, the body is drained as a body (gunicorn
+    reads it by its Content-Length), never answered as the request it looks like."""
+    smuggled = b"GET /api/v1/health HTTP/1.1\r\nHost: ims\r\n\r\n"
+    body = smuggled * ((1 << 20) // len(smuggled) + 1)
+    head = (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    with socket.create_connection((front.host, front.port), timeout=30) as sock:
+        sock.sendall(head)
+        first = sock.recv(65536)
+        assert status_of(first) == 413 and b'"payload_too_large"' in first
+        sock.sendall(body)
+        sock.settimeout(3)
+        rest = _read_all(sock)
+    assert b"HTTP/1.1" not in rest
+
+
+def test_a_client_resetting_its_connection_leaves_no_traceback(front):
+    reset = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+    for request in (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 500\r\n\r\n{\"email\": ",
+                    b"GET /openapi.json HTTP/1.1\r\nHost: ims\r\n\r\n",
+                    b"GET /api/v1/heal"):
+        for _ in range(5):
+            sock = socket.create_connection((front.host, front.port), timeout=30)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
+            sock.sendall(request)
+            sock.close()
+    conn = connect(front)
+    conn.request("GET", "/api/v1/health")
+    assert conn.getresponse().status == 200  # still serving
+    conn.close()
+    assert "Traceback" not in front.text()
+
+
+# --- workers and metrics --------------------------------------------------------------------------
+
+def _health(front: Front, count: int) -> None:
+    """`count` GETs of /api/v1/health from 8 threads, each on a fresh connection."""
+    def run(n: int) -> None:
+        for _ in range(n):
+            conn = connect(front)
+            conn.request("GET", "/api/v1/health", headers={"Connection": "close"})
+            assert conn.getresponse().status == 200
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=(count // 8 + (i < count % 8),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _serving_pids(front: Front) -> set[str]:
+    return set(re.findall(r"ims\.access\[(\d+)\] GET /api/v1/health ", front.text()))
+
+
+def _metrics(front: Front) -> dict:
+    conn = connect(front)
+    conn.request("GET", "/api/v1/metrics")
+    res = conn.getresponse()
+    assert res.status == 200
+    text = res.read().decode()
+    conn.close()
+    return {f.name: f for f in text_string_to_metric_families(text)} | {"text": text}
+
+
+def _health_count(families: dict, sample: str, family: str) -> float:
+    return sum(s.value for s in families[family].samples
+               if s.name == sample and s.labels["route"] == "ops/health" and s.labels["method"] == "GET"
+               and s.labels.get("status", "200") == "200")
+
+
+def test_two_workers_serve_and_metrics_count_the_requests_of_both(front):
+    """IMS_WORKERS=2: both worker processes answer; /api/v1/metrics counts every request, whichever
+    worker answered it (prometheus_client's multiprocess mode), by route, method and status."""
+    before = _metrics(front)
+    _health(front, 200)
+    sent = 200
+    while len(_serving_pids(front)) < 2 and sent < 4000:  # bounded: the kernel spreads connections
+        _health(front, 200)
+        sent += 200
+    assert len(_serving_pids(front)) == 2, "only one worker answered"
+    after = _metrics(front)
+    # the parser names a counter's family without _total
+    assert _health_count(after, "http_requests_total", "http_requests") - \
+        _health_count(before, "http_requests_total", "http_requests") == sent
+    assert _health_count(after, "http_request_duration_seconds_count", "http_request_duration_seconds") - \
+        _health_count(before, "http_request_duration_seconds_count", "http_request_duration_seconds") == sent
+    assert "http_requests_in_flight" in after
+    assert "ims_items" in after["text"]  # the business gauges of the ops/metrics function, in the same answer
+
+
+def test_an_invoke_runs_once_across_workers(front):
+    key = base64.b64encode(API_KEY.encode()).decode()
+    ids = []
+    for _ in range(6):
+        conn = connect(front)
+        conn.request("POST", "/api/v1/namespaces/_/actions/ops/relay", body=b"{}",
+                     headers={"Authorization": f"Basic {key}", "Content-Type": "application/json"})
+        res = conn.getresponse()
+        assert res.status == 202
+        ids.append(json.loads(res.read())["activationId"])
+        conn.close()
+    for activation in ids:
+        wait_until(lambda: f"activation {activation} ops/relay" in front.text(), 30, f"activation {activation}")
+    for activation in ids:
+        assert front.text().count(f"activation {activation} ") == 1
+
+
+# --- start and stop ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["gateway", "gateway.serve"])
+def test_a_port_in_use_is_one_line_and_nothing_starts(front, front_env, tmp_path, module):
+    env = {**front_env, "IMS_HOST": "127.0.0.1", "IMS_PORT": str(front.port), "IMS_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL")  # make run would start its own databases, if it got that far
+    proc = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode != 0
+    assert output.splitlines() == [f"IMS cannot listen on 127.0.0.1:{front.port}: the port is in use (set IMS_PORT)"]
+    assert not (tmp_path / "data").exists()  # no data dir, no lock, no database
+
+
+def test_sigterm_under_load_finishes_every_request_then_exits_0(front_env, tmp_path):
+    server = Front({**front_env, "IMS_KEEPALIVE": "30"}, tmp_path / "front.log")
+    outcomes: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        conn = connect(server)
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/openapi.json")
+                res = conn.getresponse()
+                body = res.read()
+            except (ConnectionRefusedError, http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                outcomes.append("closed")  # the front had stopped accepting, or closed an idle connection
+                conn.close()
+                if stop.wait(0.05):
+                    return
+                conn = connect(server)
+                continue
+            except http.client.IncompleteRead:
+                outcomes.append("cut")
+                return
+            outcomes.append(str(res.status) if len(body) == int(res.getheader("content-length", "-1")) else "cut")
+            if res.will_close:
+                conn.close()
+                conn = connect(server)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(outcomes) >= 200, 60, "requests to flow")
+    os.kill(server.proc.pid, signal.SIGTERM)
+    try:
+        code = server.proc.wait(60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        server.stop()
+    answered = [o for o in outcomes if o not in ("closed",)]
+    assert code == 0, server.text()
+    assert set(answered) == {"200"}, {o: outcomes.count(o) for o in set(outcomes)}
+    assert "Traceback" not in server.text()
