@@ -20,7 +20,8 @@ Across workers: each request and each invoke (activation) is handled by exactly 
 threads and its activation pool, which drains when the worker stops. The scheduled triggers run in one
 worker per host (the one holding a lock file), and each minute is claimed in the database (gateway.cron),
 so replicas never fire a trigger twice. /api/v1/metrics adds the request metrics of every worker
-(gateway.http_metrics) to the business gauges of the ops/metrics function.
+(gateway.http_metrics) to the business gauges of the ops/metrics function. Password hashing is bounded
+for the front as a whole (HostSlots), not per worker.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import errno
 import fcntl
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -214,6 +216,41 @@ class CronLeader:
             self._fd = None
 
 
+# --- bcrypt: one bound for every worker --------------------------------------------------------
+
+class HostSlots:
+    """At most `size` holders at once among every process using `directory`: each slot is a lock file
+    held with flock, so a worker that dies (even killed) frees its slot with it. The workers' password
+    checks share this bound (IMS_BCRYPT_CONCURRENCY for the whole front, not per worker)."""
+
+    POLL = 0.01  # seconds between looks when every slot is taken (a bcrypt check takes ~0.25 s)
+
+    def __init__(self, directory: Path, size: int) -> None:
+        directory.mkdir(exist_ok=True)
+        self.paths = [directory / f"slot-{i}" for i in range(size)]
+        for path in self.paths:
+            path.touch()
+        self._held = threading.local()
+
+    def _try(self) -> int | None:
+        for path in random.sample(self.paths, len(self.paths)):
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                os.close(fd)
+        return None
+
+    def __enter__(self) -> None:
+        while (fd := self._try()) is None:
+            time.sleep(self.POLL)
+        self._held.fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._held.fd)  # closing the descriptor releases its lock
+
+
 # --- the application ---------------------------------------------------------------------------
 
 class Front(BaseApplication):  # type: ignore[misc]
@@ -250,8 +287,10 @@ class Front(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from gateway import http_metrics
         from gateway.app import make_app
+        from shared import auth, settings
 
         self.app = make_app()
+        auth.share_bcrypt_slots(HostSlots(self.runtime / "bcrypt", settings.get().bcrypt_concurrency))
         self.app.host_functions(self.settings.url)
         self.app.observers.append(http_metrics.observe)
         self.app.metrics = http_metrics.exposition

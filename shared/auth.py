@@ -7,7 +7,8 @@ reused refresh token revokes the family, and its access tokens die with it. The 
 session are read on every authenticated request (one prepared statement).
 
 bcrypt is slow on purpose (~0.25 s of CPU); it releases the GIL, so without a bound a burst of
-logins would take every core from every other request. A semaphore per process bounds it.
+logins would take every core from every other request. A semaphore per process bounds it; a server
+with several worker processes shares one bound among them instead (`share_bcrypt_slots`).
 
 JWT_SECRET can be rotated: tokens are signed with the current secret; JWT_PREVIOUS_SECRET still
 verifies until JWT_PREVIOUS_SECRET_UNTIL.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, ContextManager
 
 import jwt
 
@@ -39,17 +40,24 @@ SELECT role, is_active, token_version, password_change_required,
        EXISTS (SELECT 1 FROM refresh_tokens WHERE family = :sid AND revoked_at IS NULL) AS session_live
 FROM users WHERE id = :id"""
 
-_slots: threading.BoundedSemaphore | None = None
+_slots: ContextManager[Any] | None = None
 _slots_lock = threading.Lock()
 
 
-def _bcrypt_slots() -> threading.BoundedSemaphore:
+def _bcrypt_slots() -> ContextManager[Any]:
     global _slots
     if _slots is None:
         with _slots_lock:
             if _slots is None:
                 _slots = threading.BoundedSemaphore(settings.get().bcrypt_concurrency)
     return _slots
+
+
+def share_bcrypt_slots(slots: ContextManager[Any]) -> None:
+    """Bound bcrypt with `slots` rather than a semaphore of this process's own: one bound for every
+    worker process of a server (gateway.serve), so N workers do not take N times the CPUs."""
+    global _slots
+    _slots = slots
 
 
 def hash_password(password: str) -> str:
