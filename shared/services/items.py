@@ -207,6 +207,11 @@ def _counted(cond: str, params: dict[str, Any], limit: int, seen: int) -> tuple[
     assert row is not None
     if row["n"] <= limit:
         return row["n"], False
+    # This assumes the scan read the table from its first page. A sequential scan of a table larger
+    # than a quarter of shared_buffers may join one already under way mid-table (synchronize_seqscans)
+    # and wrap around: then `last` is near the end and the guess falls short, though never below
+    # limit + 1 nor what the pages have shown. Turning it off would take a SET LOCAL inside a
+    # transaction of its own, round trips this count exists to save (README, `total_estimated`).
     guess = round(row["n"] * max(row["pages"], 1) / (row["last"] + 1))
     return max(guess, limit + 1, seen), True
 
