@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = args.out.resolve()
     try:
-        functions = bundle.bundle(out)
+        functions, _ = bundle.bundle(out)
     except bundle.BundleError as e:
         print(f"make deploy: {e}", file=sys.stderr)
         return 1
