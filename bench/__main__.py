@@ -16,7 +16,6 @@ Environment:
   BENCH_DATA_DIR       where embedded PostgreSQL/Redis live (default .ims-bench-data/)
   BENCH_DATABASE_URL   use this PostgreSQL server instead (ims_bench is dropped and created on it)
   BENCH_REDIS_URL      use this Redis instead (its ims:* keys are deleted: give the bench its own)
-  BENCH_PROFILE        a file: profile the gateway (cProfile, every request thread) and write pstats there
 """
 
 from __future__ import annotations
@@ -389,8 +388,6 @@ def main() -> int:
 
         step("starting the gateway")
         gateway_env = process.child_env(env)
-        if os.environ.get("BENCH_PROFILE"):
-            gateway_env["BENCH_PROFILE"] = str(Path(os.environ["BENCH_PROFILE"]).resolve())
         gw = Gateway(gateway_env, data_dir / "gateway.log")
         gw.wait_healthy()
         token = _manager_token(gw)

@@ -148,11 +148,12 @@ def deployable(text: str, env: dict[str, str] | None = None) -> tuple[str, list[
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True), sorted(set(defaulted))
 
 
-def bundle(out: Path, env: dict[str, str] | None = None) -> list[manifest.Function]:
-    """Wipe `out` and write the project there; return the functions bundled."""
+def bundle(out: Path, env: dict[str, str] | None = None) -> tuple[list[manifest.Function], list[str]]:
+    """Wipe `out` and write the project there; return the functions bundled and the optional settings
+    left at their defaults."""
     functions = manifest.load()  # fails loudly if project.yml and functions/ disagree
     root = manifest.REPO_ROOT
-    text, _ = deployable(manifest.DEFAULT_MANIFEST.read_text(), env)
+    text, defaulted = deployable(manifest.DEFAULT_MANIFEST.read_text(), env)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -166,7 +167,7 @@ def bundle(out: Path, env: dict[str, str] | None = None) -> list[manifest.Functi
         build = target / "build.sh"
         build.write_text(BUILD_SH)
         build.chmod(0o755)
-    return functions
+    return functions, defaulted
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,10 +176,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="where to write the project (wiped first; default build/do)")
     out = parser.parse_args(argv).out.resolve()
     try:
-        functions = bundle(out)
+        functions, defaulted = bundle(out)
     except BundleError as e:
         raise SystemExit(f"make bundle: {e}") from None
-    _, defaulted = deployable(manifest.DEFAULT_MANIFEST.read_text())
     missing = [name for name in REQUIRED if not os.environ.get(name)]
     print(f"bundled {len(functions)} functions into {out}; "
           f"deploy with: doctl serverless deploy {out} --remote-build")

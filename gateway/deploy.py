@@ -38,7 +38,9 @@ def preflight() -> list[str]:
         waiting = migrate.pending()
     except migrate.MigrationError as e:
         return [str(e)]
-    except (db.Error, settings.ConfigError) as e:
+    except settings.ConfigError as e:  # a setting the library refuses (names it)
+        return [str(e)]
+    except db.Error as e:
         return [f"DATABASE_URL cannot be read: {e}"]
     finally:
         db.close_pool()
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = args.out.resolve()
     try:
-        functions = bundle.bundle(out)
+        functions, _ = bundle.bundle(out)
     except bundle.BundleError as e:
         print(f"make deploy: {e}", file=sys.stderr)
         return 1

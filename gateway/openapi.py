@@ -203,9 +203,11 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
 
     responses: dict[str, Any] = {}
     status = spec.status if spec is not None else 200
-    if spec is not None and spec.response is str:  # plain text, e.g. Prometheus metrics
-        responses[str(status)] = {"description": "Success",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if spec is not None and spec.response is str:
+        # Text: Prometheus metrics (the one such function), in the format the scraper's Accept asks for
+        # (shared.services.metrics.exposition): Prometheus text, or OpenMetrics.
+        responses[str(status)] = {"description": "Success", "content": {
+            media: {"schema": {"type": "string"}} for media in ("text/plain", "application/openmetrics-text")}}
     elif spec is not None and spec.response is not None:
         schema = schemas.of(spec.response, "serialization")
         responses[str(status)] = {"description": "Success", "content": {"application/json": {"schema": schema}}}

@@ -300,7 +300,12 @@ class Pool:
                 waiter = _Waiter()
                 self.waiters.append(waiter)
         if waiter is not None:
-            if not waiter.ready.wait(_POOL_WAIT):
+            try:
+                ready = waiter.ready.wait(_POOL_WAIT)
+            except BaseException:  # interrupted (KeyboardInterrupt, a signal handler's exception)
+                self._abandon(waiter)
+                raise
+            if not ready:
                 with self.lock:
                     if not waiter.ready.is_set():  # still in the queue: give up our place
                         self.waiters.remove(waiter)
@@ -339,6 +344,18 @@ class Pool:
                 waiter.ready.set()
             else:
                 self.idle.append(conn)
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        """A waiter gives up: it leaves the queue, or, if it was served meanwhile, passes on what it got
+        (else that connection or slot would be lost to the pool for good)."""
+        with self.lock:
+            if not waiter.ready.is_set():
+                self.waiters.remove(waiter)
+                return
+        if waiter.conn is not None:
+            self.release(waiter.conn)
+        else:
+            self._forget()
 
     def _forget(self) -> None:
         """A connection closed: its slot goes to the longest waiter, who opens a new one, or is free."""

@@ -41,8 +41,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; "*" for any
     metrics_token: str = ""  # when set, /metrics wants it as a bearer token
     access_ttl: int = 3600
-    # GET /items counts its matches exactly up to this many; past it, `total` is the planner's
-    # estimate and `total_estimated` is true (shared.services.items.search)
+    # GET /items counts its matches exactly up to this many; past it, `total` is an estimate (the
+    # catalogue's reltuples for the plain list, else the capped count extrapolated over the table) and
+    # `total_estimated` is true (shared.services.items.search)
     exact_total_limit: int = 1_000
     refresh_ttl: int = 7 * 24 * 3600
     # database behind a transaction-mode pooler (README, 'Connection pooling')

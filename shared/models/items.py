@@ -84,4 +84,5 @@ class ItemPage(Page):
     data: list[Item]
     total_estimated: bool = Field(description=(
         "true when `total` is an estimate: past a configured number of matches (IMS_EXACT_TOTAL_LIMIT, "
-        "default 1,000) the list does not count them all; the last page's total is always exact"))
+        "default 1,000) the list does not count them all; a page that is not full, or one past the end, "
+        "carries the exact total"))

@@ -153,23 +153,28 @@ def search(q: ItemQuery) -> dict[str, Any]:
         tuples = [row.pop("reltuples") for row in rows]
         if _last_page(offset, len(rows), q.per_page):
             total, estimated = offset + len(rows), False
-        elif tuples and tuples[0] > limit:  # -1: never analysed, then a count it is
+        elif not rows:  # past the end
+            total, estimated = _counted("true", params, offset, 0)
+        elif tuples[0] > limit:  # -1: never analysed, then a count it is
             total, estimated = max(int(tuples[0]), offset + len(rows)), True
         else:
             total, estimated = _counted("true", params, limit, offset + len(rows))
         return _page(q, rows, total, estimated)
     cond = " AND ".join(c for c in (narrow, *where) if c)
     total, estimated = _counted(cond, params, limit, 0)
+    walk = cond
     if estimated and narrow and q.sort_by in ("name", "sku"):
         # A common word: walking the sort's index and filtering finds a page sooner than reading every
         # match through the trigram index and sorting them (the planner cannot tell: it misjudges how
         # many rows a trigram search matches).
-        cond = " AND ".join(where)
-    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {cond} ORDER BY {order} LIMIT :limit OFFSET :offset",
+        walk = " AND ".join(where)
+    rows = db.query(f"SELECT {ITEM_COLS} FROM items WHERE {walk} ORDER BY {order} LIMIT :limit OFFSET :offset",
                     **page, **params)
     if estimated:
         if _last_page(offset, len(rows), q.per_page):
             total, estimated = offset + len(rows), False
+        elif not rows:  # past the end
+            total, estimated = _counted(cond, params, offset, 0)
         else:
             total = max(total, offset + len(rows))
     return _page(q, rows, total, estimated)
@@ -185,7 +190,9 @@ def _page(q: ItemQuery, rows: list[dict[str, Any]], total: int, estimated: bool)
 # extrapolation of the capped count. Rows come out of a scan in the order of the table's pages, so
 # `limit + 1` matches found by page `last` of `pages` suggest `(limit + 1) * pages / (last + 1)` in all
 # (matches spread evenly; PostgreSQL's own estimate is far off for trigram searches). Never fewer than
-# the pages have shown; a last page that is not full knows its total exactly.
+# the pages have shown; a last page that is not full knows its total exactly. An empty page past the end
+# knows there are at most `offset` matches: it counts them exactly, capped at `offset`, which reads no
+# more rows than the page's OFFSET has just skipped.
 _RELTUPLES = "SELECT reltuples::bigint FROM pg_class WHERE oid = 'items'::regclass"
 
 
@@ -200,6 +207,11 @@ def _counted(cond: str, params: dict[str, Any], limit: int, seen: int) -> tuple[
     assert row is not None
     if row["n"] <= limit:
         return row["n"], False
+    # This assumes the scan read the table from its first page. A sequential scan of a table larger
+    # than a quarter of shared_buffers may join one already under way mid-table (synchronize_seqscans)
+    # and wrap around: then `last` is near the end and the guess falls short, though never below
+    # limit + 1 nor what the pages have shown. Turning it off would take a SET LOCAL inside a
+    # transaction of its own, round trips this count exists to save (README, `total_estimated`).
     guess = round(row["n"] * max(row["pages"], 1) / (row["last"] + 1))
     return max(guess, limit + 1, seen), True
 

@@ -316,6 +316,25 @@ def test_list_past_the_end_still_counts(api, staff, shelf):
     assert (body["data"], body["total"], body["total_estimated"]) == ([], 3, False)
 
 
+def test_a_page_far_past_the_end_counts_exactly_even_past_the_limit(api, staff, shelf):
+    """An empty page past the end knows there are at most `offset` matches: it never claims more."""
+    q = f"category_id={shelf['category']['id']}&per_page=100&page=100"
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="1"):
+        body = _page(api, staff["token"], q)
+    assert (body["data"], body["total"], body["total_estimated"]) == ([], 3, False)
+
+
+def test_unfiltered_page_far_past_the_end_counts_exactly_even_past_the_limit(api, staff, manager):
+    for _ in range(3):
+        new_item(api, manager["token"])
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="1"):
+        past = _page(api, staff["token"], "per_page=100&page=10000")
+    with settings_env(IMS_EXACT_TOTAL_LIMIT="100000000"):
+        exact = _page(api, staff["token"], "per_page=1")
+    assert exact["total_estimated"] is False and exact["total"] < 999_900  # the page below is past the end
+    assert (past["data"], past["total"], past["total_estimated"]) == ([], exact["total"], False)
+
+
 def test_unfiltered_list_past_the_limit_is_an_estimate(api, staff, manager):
     for _ in range(3):
         new_item(api, manager["token"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,7 @@ def test_every_built_function_fits_in_48_mb(node_modules: Path, wheelhouse: Path
         groups.setdefault((out / "packages" / fn.qualified / "requirements.txt").read_text(), []).append(fn)
     assert len(groups) == 2  # the mail functions carry SendGrid's client, the others do not
     representatives = [members[0].qualified for members in groups.values()]
-    venv_bin = str(Path(os.sys.executable).parent)  # virtualenv and pip, pinned in requirements-dev.txt
+    venv_bin = str(Path(sys.executable).parent)  # virtualenv and pip, pinned in requirements-dev.txt
     pip_env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_ONLY_BINARY": ":all:",
                "PIP_PYTHON_VERSION": "3.11", "PIP_IMPLEMENTATION": "cp", "PIP_PLATFORM": " ".join(PLATFORMS),
                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CONFIG_FILE": os.devnull}

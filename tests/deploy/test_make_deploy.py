@@ -35,6 +35,12 @@ def test_missing_or_empty_settings_are_refused_by_name(services: dict[str, str])
     assert "DATABASE_URL is not set" not in run.stderr
 
 
+def test_a_malformed_setting_is_refused_by_name_not_blamed_on_the_database(services: dict[str, str]) -> None:
+    run = deploy({**required(services), "LOGIN_WINDOW_SECONDS": "abc"}, "--check")
+    assert run.returncode == 1, run.stdout
+    assert "LOGIN_WINDOW_SECONDS" in run.stderr and "DATABASE_URL cannot be read" not in run.stderr
+
+
 def test_a_database_with_pending_migrations_is_refused(services: dict[str, str]) -> None:
     url = scratch.fresh_database(services["DATABASE_URL"], "ims_deploy_unmigrated")
     run = deploy({**required(services), "DATABASE_URL": url}, "--check")

@@ -1,6 +1,7 @@
 """Realtime beside a DigitalOcean deployment: a withdrawal through the BUNDLED items/withdraw function,
 run as the platform runs it (tests/platform_launcher.py, nothing of the repository on sys.path), reaches
-a live-feed client of a separate realtime server that shares only REDIS_URL and JWT_SECRET with it."""
+a live-feed client of a separate realtime server that shares only its settings (DATABASE_URL, REDIS_URL,
+JWT_SECRET) with it."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ async def test_a_withdrawal_through_the_bundled_function_reaches_a_live_feed_cli
     deployed = {"DATABASE_URL": services["DATABASE_URL"], "REDIS_URL": services["REDIS_URL"], "JWT_SECRET": JWT_SECRET}
     out = tmp_path / "do"
     await asyncio.to_thread(bundle, out, deployed)
-    # The realtime container: its own process, configured with the functions' REDIS_URL and JWT_SECRET.
+    # The realtime container: its own process, configured with the functions' settings.
     feed = await asyncio.to_thread(launch.start, feed_env(**deployed))
     try:
         async with peer(feed.url, token=staff["token"]) as client:

@@ -189,6 +189,11 @@ def test_openapi_security_matches_ims_auth(openapi):
             assert security and any(set(req) & set(bearer) for req in security), f.qualified
 
 
+def test_openapi_declares_both_formats_metrics_answer_in(openapi):
+    content = openapi["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"text/plain", "application/openmetrics-text"}
+
+
 def test_openapi_request_bodies_for_functions_with_a_model(openapi):
     for f in WEB:
         op = openapi["paths"][f.route][f.method.lower()]

@@ -184,6 +184,68 @@ def test_a_closed_connections_slot_goes_to_the_longest_waiter(services):
     assert pool.opened == 0
 
 
+class _Interrupted(BaseException):
+    """What a signal handler raises in the middle of a wait (as KeyboardInterrupt would)."""
+
+
+def _interrupt_the_wait(pool: db.Pool, meanwhile=lambda: None) -> None:
+    """Interrupt this (the main) thread once it waits in `pool.acquire()`: a signal whose handler runs
+    `meanwhile`, then raises."""
+    import signal
+
+    def handler(signum, frame):
+        meanwhile()
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def signal_once_queued() -> None:
+        wait_until(lambda: pool.waiters, 5, "the main thread queued")
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    sender = threading.Thread(target=signal_once_queued)
+    sender.start()
+    try:
+        with pytest.raises(_Interrupted):
+            pool.acquire()
+    finally:
+        sender.join(10)
+        signal.signal(signal.SIGUSR1, previous)
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["still-queued", "served-meanwhile"])
+def test_a_waiter_interrupted_loses_no_connection(services, served):
+    """Interrupted while queued, a waiter leaves the queue; served just before, it passes the connection on."""
+    from shared import settings
+
+    pool = db.Pool(settings.get().database_url, 1)
+    held = pool.acquire()
+    _interrupt_the_wait(pool, (lambda: pool.release(held)) if served else (lambda: None))
+    assert not pool.waiters
+    if not served:
+        pool.release(held)
+    assert len(pool.idle) == 1 and pool.opened == 1  # back in the pool, not with the interrupted waiter
+    again = pool.acquire()
+    pool.release(again)
+    pool.close()
+    assert pool.opened == 0
+
+
+def test_a_waiter_interrupted_after_a_slot_freed_passes_the_slot_on(services):
+    from shared import settings
+
+    pool = db.Pool(settings.get().database_url, 1)
+    held = pool.acquire()
+    _interrupt_the_wait(pool, lambda: pool.release(held, broken=True))  # the slot, not a connection
+    assert not pool.waiters and pool.opened == 0 and not pool.idle
+    again = pool.acquire()
+    pool.release(again)
+    pool.close()
+    assert pool.opened == 0
+
+
 def test_only_a_server_that_went_away_takes_the_idle_connections_with_it():
     """A reset or a shutdown ends every connection; a timeout (a long lock wait) ends only its own."""
     import pg8000.exceptions

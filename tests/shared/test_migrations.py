@@ -94,6 +94,45 @@ def _refusal(sql: str, **params: Any) -> db.Error:
     return caught.value
 
 
+def test_two_migrations_at_once_on_a_fresh_database_apply_every_version_exactly_once(services):
+    """Two starters race on an empty database (each on its own connection): between them, every
+    version is applied once, none twice, and all are recorded."""
+    import threading
+
+    import pg8000.native
+
+    from localenv import scratch
+    from shared.migrate import pending_files
+    from tests.conftest import settings_env
+
+    url = scratch.fresh_database(services["DATABASE_URL"], "ims_migrate_race")
+    start = threading.Barrier(2)
+    applied: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(10)
+            applied.append(migrate())
+        except BaseException as exc:  # reported below, on the test's thread
+            failures.append(exc)
+
+    with settings_env(DATABASE_DIRECT_URL=url):
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    assert not failures and len(applied) == 2
+    versions = [version for version, _, _ in pending_files()]
+    assert sorted(applied[0] + applied[1]) == versions
+    check = pg8000.native.Connection(**db.connect_args(url))
+    try:
+        assert [r[0] for r in check.run("SELECT version FROM schema_migrations ORDER BY version")] == versions
+    finally:
+        check.close()
+
+
 def test_negative_quantity_is_rejected_by_the_check(services, item):
     refusal = _refusal("UPDATE items SET quantity = -1 WHERE id = :id", id=item["id"])
     assert isinstance(refusal, db.CheckViolation) and refusal.sqlstate == "23514"
