@@ -34,7 +34,6 @@ from shared.http import unexpected
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
 
-METRICS_FUNCTION = "ops/metrics"  # the business gauges; the server's metrics are added to its answer
 MAX_BODY = 1 << 20  # the platform's request limit: 1 MB
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
@@ -105,9 +104,6 @@ class App:
         self._documents_lock = threading.Lock()
         # Hooks the server adds (request metrics): called with (route, method, status, seconds).
         self.observers: list[Callable[[str, str, int, float], None]] = []
-        # The server's own metrics (Prometheus text), added to what the ops/metrics function answers, so
-        # one scrape of GET /api/v1/metrics, guarded by METRICS_TOKEN in that function, carries both.
-        self.metrics: Callable[[], bytes] | None = None
 
     def host_functions(self, url: str, public_url: str | None = None) -> None:
         """Be the platform of the functions in this process: their chaining (shared.invoke) calls the
@@ -189,10 +185,7 @@ class App:
         forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
         event = platform_event.build_event("GET" if method == "HEAD" else method, suffix,
                                    environ.get("QUERY_STRING", ""), forwarded, body)
-        status, out, payload = platform_event.to_http(invoke(function, event), request_id)
-        if function.qualified == METRICS_FUNCTION and status == 200 and self.metrics is not None:
-            payload = payload.rstrip(b"\n") + b"\n" + self.metrics() if payload.strip() else self.metrics()
-        return status, out, payload
+        return platform_event.to_http(invoke(function, event), request_id)
 
     def _client_address(self, environ: dict[str, Any]) -> str:
         """The client's address, handed to the functions in X-Forwarded-For as the platform does.

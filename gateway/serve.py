@@ -19,8 +19,9 @@ the wait for a request's first byte (then keepalive), not for the rest of it.
 Across workers: each request and each invoke (activation) is handled by exactly one worker, in its
 threads and its activation pool, which drains when the worker stops. The scheduled triggers run in one
 worker per host (the one holding a lock file), and each minute is claimed in the database (gateway.cron),
-so replicas never fire a trigger twice. /api/v1/metrics adds the request metrics of every worker
-(gateway.http_metrics) to the business gauges of the ops/metrics function. Password hashing is bounded
+so replicas never fire a trigger twice. /api/v1/metrics is one exposition, in the format the scraper
+asks for, of the ops/metrics function's business gauges and every worker's request metrics
+(gateway.http_metrics). Password hashing is bounded
 for the front as a whole (HostSlots), not per worker.
 """
 
@@ -288,12 +289,13 @@ class Front(BaseApplication):  # type: ignore[misc]
         from gateway import http_metrics
         from gateway.app import make_app
         from shared import auth, settings
+        from shared.services import metrics
 
         self.app = make_app()
         auth.share_bcrypt_slots(HostSlots(self.runtime / "bcrypt", settings.get().bcrypt_concurrency))
         self.app.host_functions(self.settings.url)
         self.app.observers.append(http_metrics.observe)
-        self.app.metrics = http_metrics.exposition
+        metrics.also(http_metrics.collector())  # one scrape, one exposition: the gauges and every worker's requests
         return http_metrics.counting_in_flight(self.app)
 
     # hooks, run in the worker (started, exiting) and in the master (gone)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from localenv import process, scratch
@@ -213,20 +214,23 @@ def _serving_pids(front: Front) -> set[str]:
     return set(re.findall(r"ims\.access\[(\d+)\] GET /api/v1/health ", front.text()))
 
 
-def _metrics(front: Front) -> dict:
+def _metrics(front: Front, accept: str | None = None) -> dict:
+    """One scrape, parsed by prometheus_client's parser for the format the front answered in."""
     conn = connect(front)
-    conn.request("GET", "/api/v1/metrics")
+    conn.request("GET", "/api/v1/metrics", headers={"Accept": accept} if accept else {})
     res = conn.getresponse()
     assert res.status == 200
     text = res.read().decode()
     conn.close()
-    return {f.name: f for f in text_string_to_metric_families(text)} | {"text": text}
+    openmetrics = res.getheader("content-type", "").startswith("application/openmetrics-text")
+    parse = openmetrics_families if openmetrics else text_string_to_metric_families
+    return {f.name: f for f in parse(text)} | {"text": text, "content-type": res.getheader("content-type")}
 
 
 def _health_count(families: dict, sample: str, family: str) -> float:
     return sum(s.value for s in families[family].samples
                if s.name == sample and s.labels["route"] == "ops/health" and s.labels["method"] == "GET"
-               and s.labels.get("status", "200") == "200")
+               and s.labels.get("status", "200") == "200") if family in families else 0
 
 
 def test_two_workers_serve_and_metrics_count_the_requests_of_both(front):
@@ -246,7 +250,23 @@ def test_two_workers_serve_and_metrics_count_the_requests_of_both(front):
     assert _health_count(after, "http_request_duration_seconds_count", "http_request_duration_seconds") - \
         _health_count(before, "http_request_duration_seconds_count", "http_request_duration_seconds") == sent
     assert "http_requests_in_flight" in after
-    assert "ims_items" in after["text"]  # the business gauges of the ops/metrics function, in the same answer
+    assert "ims_items" in after  # the business gauges of the ops/metrics function, in the same answer
+
+
+@pytest.mark.parametrize("accept", ["application/openmetrics-text; version=1.0.0", None])
+def test_metrics_are_one_exposition_in_the_format_the_scraper_asks_for(front, accept):
+    """Prometheus asks for OpenMetrics: the gauges and the request metrics come in it, one `# EOF` at
+    the end (the strict parser refuses anything after it); without Accept, text 0.0.4 throughout."""
+    _health(front, 8)
+    families = _metrics(front, accept)
+    if accept:
+        assert families["content-type"].startswith("application/openmetrics-text")
+        assert families["text"].endswith("# EOF\n") and families["text"].count("# EOF") == 1
+    else:
+        assert families["content-type"].startswith("text/plain; version=0.0.4")
+        assert "# EOF" not in families["text"]
+    assert _health_count(families, "http_requests_total", "http_requests") >= 8
+    assert [s.name for s in families["ims_items"].samples] == ["ims_items"]
 
 
 def test_an_invoke_runs_once_across_workers(front):
