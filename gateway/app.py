@@ -4,7 +4,8 @@ One app, three servers: gunicorn runs it for `make run` and the self-hosted fron
 functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
 way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
-invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping),
+invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping, on
+functions-framework only),
 `/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
 """
 
@@ -90,7 +91,8 @@ def read_body(environ: dict[str, Any]) -> bytes:
 class App:
     """The WSGI application. Build it with `make_app()`."""
 
-    def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0) -> None:
+    def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0,
+                 pings: bool = False) -> None:
         self.functions = [f for f in functions if f.is_http]
         self.trusted_proxies = trusted_proxies
         # Import every function now: a broken one fails at start, and no request pays for an import.
@@ -99,7 +101,9 @@ class App:
         self.router = Router(self.functions, namespace)
         self.activations = Activations(functions, namespace, api_key)
         self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
-        self.pings = Pings(self.schedule, namespace, self.activations)  # the same, fired by an outside scheduler
+        # The same, fired by an outside scheduler over an open path: only where no scheduler of our own runs
+        # (functions-framework's `ims` target); the self-hosted front's cron fires them itself.
+        self.pings = Pings(self.schedule, namespace, self.activations) if pings else None
         self._documents: dict[str, bytes] = {}
         self._documents_lock = threading.Lock()
         # Hooks the server adds (request metrics): called with (route, method, status, seconds).
@@ -167,7 +171,7 @@ class App:
                 return path, (200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode())
             return path, (200, [("Content-Type", "application/json")], self.document(path[1:-5]))
         if path.startswith(activations.PREFIX):
-            if self.pings.is_ping(path):
+            if self.pings is not None and self.pings.is_ping(path):
                 return "trigger", self.pings.handle(method, path)
             query = environ.get("QUERY_STRING", "")
             return "invoke", self.activations.handle(method, path, query, environ.get("HTTP_AUTHORIZATION"), body)
@@ -243,13 +247,15 @@ class FunctionApp(App):
 
 
 def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = None, namespace: str | None = None,
-             api_key: str | None = None, trusted_proxies: int | None = None, only: str | None = None) -> App:
+             api_key: str | None = None, trusted_proxies: int | None = None, only: str | None = None,
+             pings: bool = False) -> App:
     """Load project.yml and import every function; with `only` ("package/function"), that one alone,
     as a FunctionApp.
 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
-    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none."""
+    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none.
+    `pings`: answer an outside scheduler's trigger path (gateway.ping), open to anyone."""
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:
@@ -260,7 +266,14 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
         if function is None:
             raise manifest.ManifestError(f"project.yml has no HTTP function {only!r}")
         return FunctionApp(function, namespace, api_key, trusted_proxies)
-    return App(functions, namespace, api_key, trusted_proxies)
+    return App(functions, namespace, api_key, trusted_proxies, pings)
+
+
+def loopback_url(host: str, port: int | str) -> str:
+    """Where this machine reaches a server listening on host:port: loopback for a wildcard address,
+    brackets around an IPv6 one."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def trusted_proxy_hops(value: str) -> int:

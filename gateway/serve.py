@@ -71,8 +71,9 @@ class Settings:
     @property
     def url(self) -> str:
         """Where this machine reaches the front (not 0.0.0.0)."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "::1" if self.host == "::" else self.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        from gateway.app import loopback_url
+
+        return loopback_url(self.host, self.port)
 
 
 def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:

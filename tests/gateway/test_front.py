@@ -300,6 +300,19 @@ def test_an_invoke_runs_once_across_workers(front):
         assert front.text().count(f"activation {activation} ") == 1
 
 
+def test_the_front_does_not_serve_the_open_trigger_path(front):
+    """Its own scheduler fires the triggers: the path a PingSource calls without a key (gateway.ping,
+    functions-framework only) is the invoke API's here, and that wants the key."""
+    conn = connect(front)
+    conn.request("POST", "/api/v1/namespaces/_/triggers/relay-every-minute", body=b"{}",
+                 headers={"Content-Type": "application/json"})
+    res = conn.getresponse()
+    body = res.read()
+    conn.close()
+    assert res.status == 401, body
+    assert b"fired" not in body
+
+
 # --- start and stop ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("module", ["gateway", "gateway.serve"])
