@@ -4,9 +4,7 @@ the session's."""
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
 import os
 import re
 import signal
@@ -19,11 +17,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pg8000.native
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from localenv import process, scratch
+from shared.db import connect_args
 from tests.conftest import wait_until
 from tests.front import Front
 
@@ -283,21 +283,22 @@ def test_metrics_are_one_exposition_in_the_format_the_scraper_asks_for(front, ac
     assert [s.name for s in families["ims_items"].samples] == ["ims_items"]
 
 
-def test_an_invoke_runs_once_across_workers(front):
-    key = base64.b64encode(API_KEY.encode()).decode()
-    ids = []
-    for _ in range(6):
-        conn = connect(front)
-        conn.request("POST", "/api/v1/namespaces/_/actions/ops/relay", body=b"{}",
-                     headers={"Authorization": f"Basic {key}", "Content-Type": "application/json"})
-        res = conn.getresponse()
-        assert res.status == 202
-        ids.append(json.loads(res.read())["activationId"])
+def test_the_scheduler_fires_each_minute_once_across_workers(front, front_env):
+    """IMS_WORKERS=2, each with a scheduler thread: relay-every-minute fires once for its minute, by
+    one worker (the lock holder), claimed once in cron_runs. Waits for the next minute (up to ~70 s)."""
+    fired = re.compile(r"ims\.cron\[(\d+)\] cron (\S+ \S+): fired .*relay-every-minute")
+    wait_until(lambda: fired.search(front.text()), 75, "the scheduler to fire relay-every-minute")
+    pid, minute = fired.search(front.text()).groups()
+    wait_until(lambda: re.search(rf"ims\.activations\[{pid}\] activation \w+ ops/relay ", front.text()), 30,
+               "the scheduled relay to run")
+    assert [m for m in fired.findall(front.text()) if m[1] == minute] == [(pid, minute)]
+    conn = pg8000.native.Connection(**connect_args(front_env["DATABASE_URL"]))
+    try:
+        rows = conn.run("SELECT count(*) FROM cron_runs WHERE trigger = 'relay-every-minute' "
+                        "AND scheduled_at = CAST(:at AS timestamptz)", at=f"{minute}:00+00")
+    finally:
         conn.close()
-    for activation in ids:
-        wait_until(lambda: f"activation {activation} ops/relay" in front.text(), 30, f"activation {activation}")
-    for activation in ids:
-        assert front.text().count(f"activation {activation} ") == 1
+    assert rows == [[1]]
 
 
 def test_the_front_does_not_serve_the_open_trigger_path(front):
