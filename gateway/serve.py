@@ -417,13 +417,19 @@ def serve(settings: Settings, listener: socket.socket) -> int:
     return status
 
 
+def start() -> tuple[Settings, socket.socket]:
+    """Logging, the settings and the listening socket: the first steps of `python -m gateway.serve` and
+    of `make run` (python -m gateway)."""
+    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(), format=LOG_FORMAT, stream=sys.stderr)
+    settings = Settings()
+    listener = listen(settings.host, settings.port)  # before anything starts
+    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    return settings, listener
+
+
 def main() -> int:
     """`python -m gateway.serve`: the front alone, against DATABASE_URL and REDIS_URL (a container)."""
-    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
-                        format=LOG_FORMAT, stream=sys.stderr)
-    settings = Settings()
-    listener = listen(settings.host, settings.port)
-    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    settings, listener = start()
     print(settings.url, flush=True)  # one line on stdout: where it listens (what a supervisor may read)
     try:
         return serve(settings, listener)
