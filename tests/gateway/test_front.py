@@ -5,6 +5,7 @@ the session's."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -330,7 +331,8 @@ def test_a_port_in_use_is_one_line_and_nothing_starts(front, front_env, tmp_path
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_under_load_finishes_every_request_then_exits_0(front_env, tmp_path, sig):
-    """SIGTERM, or Ctrl-C: the terminal sends SIGINT to the master and its workers alike."""
+    """SIGTERM, or Ctrl-C: the terminal sends SIGINT to the master and its workers alike. Besides the
+    load, one request is in flight when the signal comes (its body half sent): it is answered in full."""
     server = Front({**front_env, "IMS_KEEPALIVE": "30"}, tmp_path / "front.log")
     outcomes: list[str] = []
     stop = threading.Event()
@@ -362,11 +364,20 @@ def test_a_stop_signal_under_load_finishes_every_request_then_exits_0(front_env,
     for t in threads:
         t.start()
     wait_until(lambda: len(outcomes) >= 200, 60, "requests to flow")
+    body = json.dumps({"email": "nobody@example.com", "password": "not the password"}).encode()
+    slow = socket.create_connection((server.host, server.port), timeout=30)
+    slow.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+    threading.Event().wait(0.5)  # a worker thread is now reading that body
     if sig == signal.SIGINT:
         os.killpg(server.proc.pid, sig)  # as a terminal does: its own group (tests.front.Front), every process
     else:
         os.kill(server.proc.pid, sig)
     try:
+        threading.Event().wait(0.5)  # the workers are stopping
+        slow.sendall(body[10:])
+        with slow:
+            answer = _read_all(slow)
         code = server.proc.wait(60)
     finally:
         stop.set()
@@ -376,4 +387,8 @@ def test_a_stop_signal_under_load_finishes_every_request_then_exits_0(front_env,
     answered = [o for o in outcomes if o not in ("closed",)]
     assert code == 0, server.text()
     assert set(answered) == {"200"}, {o: outcomes.count(o) for o in set(outcomes)}
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 401 "), answer or "the request in flight was cut"
+    assert json.loads(payload)["title"]
+    assert int(re.search(rb"(?i)content-length: (\d+)", head)[1]) == len(payload)
     assert "Traceback" not in server.text()
