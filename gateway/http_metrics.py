@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 # Our own registry, not the library's default one that the functions' collectors may use: a scrape shows
 # each metric once.
@@ -47,13 +47,11 @@ def counting_in_flight(app: Callable[..., Iterable[bytes]]) -> Callable[..., Ite
     return counted
 
 
-def exposition() -> bytes:
-    """Every worker's samples, in the Prometheus text format."""
+def collector() -> Any:
+    """What a scrape reads: every worker's samples (multiprocess mode), else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(_REGISTRY)
+        return multiprocess.MultiProcessCollector(None)
+    return _REGISTRY
 
 
 def worker_gone(pid: int) -> None:

@@ -8,32 +8,29 @@ retried deliveries, several schedulers and several replicas still fire each sche
 
 Those schedulers cannot send the invoke API's key (a PingSource sends no custom header), so this path
 asks for none; what a stranger can do with it is what the schedule does anyway, never more often. The
-request body is ignored for the same reason. A manual run goes through the invoke API (`make trigger`).
+request body is ignored for the same reason, and the answer says only whether the minute fired and
+whether the run succeeded, never what the function returned (counts, ids, errors: the activation's log
+line has them). Only the functions-framework `ims` target serves this path (App(pings=True)); the
+self-hosted front runs its own scheduler. A manual run goes through the invoke API (`make trigger`).
 The answer waits for the function, so the platform keeps the instance (and its CPU) until it is done.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from gateway import cron
-from gateway.activations import PREFIX, Activations, Reply
+from gateway.activations import PREFIX, Activations, Reply, json_reply
 from shared import errors
 
 log = logging.getLogger("ims.cron")
 
 GRACE_MINUTES = 5  # a delivery this late (a cold start, a retry) still fires its scheduled minute
 _PATH = re.compile("^" + re.escape(PREFIX) + r"(?P<namespace>[^/]+)/triggers/(?P<name>[^/]+)$")
-
-
-def _reply(status: int, body: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Reply:
-    return status, [("Content-Type", "application/json"), *(headers or [])], json.dumps(body, default=str).encode()
 
 
 def due_minute(trigger: cron.Trigger, now: dt.datetime) -> dt.datetime | None:
@@ -63,22 +60,24 @@ class Pings:
         found = _PATH.match(path)
         trigger = self.by_name.get(found["name"]) if found and found["namespace"] in ("_", self.namespace) else None
         if trigger is None:
-            return _reply(404, {"error": "No such scheduled trigger.", "triggers": sorted(self.by_name)})
+            return json_reply(404, {"error": "No such scheduled trigger.", "triggers": sorted(self.by_name)})
         if method != "POST":
-            return _reply(405, {"error": "Fire a trigger with POST."}, [("Allow", "POST")])
+            status, headers, body = json_reply(405, {"error": "Fire a trigger with POST."})
+            return status, [*headers, ("Allow", "POST")], body
         minute = due_minute(trigger, self._clock())
         if minute is None:
-            return _reply(409, {"error": f"{trigger.name} is not due: its schedule is {trigger.cron.text!r} (UTC).",
+            return json_reply(409, {"error": f"{trigger.name} is not due: its schedule is {trigger.cron.text!r} (UTC).",
                                 "trigger": trigger.name})
         try:
             won = self._claim(trigger, minute)
         except errors.Unavailable as exc:  # logged once per outage by shared.db
-            return _reply(503, {"error": exc.detail}, [("Retry-After", str(exc.retry_after))])
+            status, headers, body = json_reply(503, {"error": exc.detail})
+            return status, [*headers, ("Retry-After", str(exc.retry_after))], body
         if not won:
-            return _reply(200, {"trigger": trigger.name, "scheduled_at": minute.isoformat(), "fired": False})
+            return json_reply(200, {"trigger": trigger.name, "scheduled_at": minute.isoformat(), "fired": False})
         activation = uuid.uuid4().hex
         log.info("trigger %s for %s fired by a ping", trigger.name, minute.isoformat())
         result = self.activations.run(trigger.function, dict(trigger.body), activation)
         success = isinstance(result, dict) and "error" not in result
-        return _reply(200 if success else 502, {"trigger": trigger.name, "scheduled_at": minute.isoformat(),
-                                                "fired": True, "activationId": activation, "result": result})
+        return json_reply(200 if success else 502, {"trigger": trigger.name, "scheduled_at": minute.isoformat(),
+                                                "fired": True, "activationId": activation, "success": success})

@@ -4,7 +4,8 @@ What `make run` serves (gateway/__main__.py starts the local databases first) an
 behind a load balancer: `python -m gateway.serve` against DATABASE_URL / REDIS_URL. Settings:
 
   IMS_HOST / IMS_PORT   where to listen (127.0.0.1:8000); without IMS_PORT, $PORT (Cloud Run, Knative)
-  IMS_WORKERS           worker processes (default: the CPUs this process may use)
+  IMS_WORKERS           worker processes (default: the CPUs this process may use, or the container's
+                        CPU limit when lower: cgroup v2 cpu.max, rounded up)
   IMS_THREADS           requests each worker answers at once (8)
   IMS_KEEPALIVE         seconds an idle keep-alive connection stays open (75: above common load
                         balancers' idle timeouts, so the balancer, not us, closes it first)
@@ -18,9 +19,10 @@ the wait for a request's first byte (then keepalive), not for the rest of it.
 
 Across workers: each request and each invoke (activation) is handled by exactly one worker, in its
 threads and its activation pool, which drains when the worker stops. The scheduled triggers run in one
-worker per host (the one holding a lock file), and each minute is claimed in the database (gateway.cron),
-so replicas never fire a trigger twice. /api/v1/metrics adds the request metrics of every worker
-(gateway.http_metrics) to the business gauges of the ops/metrics function. Password hashing is bounded
+worker of each front (the one holding a lock file in the run's own directory), and each minute is claimed in the database (gateway.cron),
+so replicas never fire a trigger twice. /api/v1/metrics is one exposition, in the format the scraper
+asks for, of the ops/metrics function's business gauges and every worker's request metrics
+(gateway.http_metrics). Password hashing is bounded
 for the front as a whole (HostSlots), not per worker.
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import math
 import os
 import random
 import shutil
@@ -59,8 +62,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         self.host = env.get("IMS_HOST") or "127.0.0.1"
         self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000))
-        self.workers = _number(env, "IMS_WORKERS", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                               else os.cpu_count() or 1)
+        self.workers = _number(env, "IMS_WORKERS", usable_cpus())
         self.threads = _number(env, "IMS_THREADS", 8)
         self.keepalive = _number(env, "IMS_KEEPALIVE", 75)
         self.header_timeout = _number(env, "IMS_HEADER_TIMEOUT", 10)
@@ -69,8 +71,22 @@ class Settings:
     @property
     def url(self) -> str:
         """Where this machine reaches the front (not 0.0.0.0)."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "::1" if self.host == "::" else self.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        from gateway.app import loopback_url
+
+        return loopback_url(self.host, self.port)
+
+
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may use: its affinity, capped by the cgroup v2 quota when one is set
+    ("<quota> <period>" in cpu.max, e.g. "150000 100000" for 1.5 CPUs, counted as 2; "max ..." is none)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max" and int(period) > 0:
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 (v1, macOS) or an unreadable line: the affinity alone
+        pass
+    return cpus
 
 
 def _number(env: dict[str, str], name: str, default: int) -> int:
@@ -105,16 +121,21 @@ class _HeaderClock:
 
     def __init__(self, sock: socket.socket, limit: float) -> None:
         self._sock, self._limit = sock, limit
+        self.armed = False
         self.deadline: float | None = None
 
     def start(self) -> None:
-        self.deadline = time.monotonic() + self._limit
+        """A request's headers are next. The clock runs from the first read: gunicorn reads only once
+        the socket is readable (its first byte is in), so an idle connection is keep-alive's business."""
+        self.armed, self.deadline = True, None
 
     def stop(self) -> None:
-        self.deadline = None
+        self.armed, self.deadline = False, None
         self._sock.settimeout(None)
 
     def recv(self, size: int, *flags: int) -> bytes:
+        if self.armed and self.deadline is None:
+            self.deadline = time.monotonic() + self._limit
         if self.deadline is not None:
             remaining = self.deadline - time.monotonic()
             try:
@@ -123,7 +144,7 @@ class _HeaderClock:
                 self._sock.settimeout(remaining)
                 return self._sock.recv(size, *flags)
             except TimeoutError:
-                self.deadline = None
+                self.armed, self.deadline = False, None
                 try:
                     util.write_error(self._sock, 408, "Request Timeout", "The request's headers came too slowly.")
                 except OSError:
@@ -141,6 +162,18 @@ class Worker(ThreadWorker):
     their first byte, or the client gets 408 and the connection closes."""
 
     header_timeout: float = 10.0
+    stopping: threading.Event | None = None  # set as the graceful stop begins: no new scheduled run
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Ctrl-C reaches every process of the terminal's group: the master turns it into a graceful
+        # stop (SIGTERM to each worker), so the worker itself ignores it rather than quitting at once.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
+        super().handle_exit(sig, frame)
 
     def accept(self, listener: Any) -> None:
         try:
@@ -165,6 +198,14 @@ class Worker(ThreadWorker):
         return bool(super().handle_request(req, conn))
 
 
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, with SIGINT (Ctrl-C) a graceful stop like SIGTERM, as the README says: gunicorn's
+    own is a quick one, cutting requests in flight. A second Ctrl-C during the drain still cuts it short."""
+
+    def handle_int(self) -> None:
+        self.handle_term()
+
+
 class _Logger(glogging.Logger):
     """gunicorn's messages through the logging IMS set up (one format, one stream). No access log of
     gunicorn's own: the App writes one line per request, with its duration and request id."""
@@ -183,7 +224,7 @@ class _Logger(glogging.Logger):
         pass
 
 
-# --- the scheduled triggers: one worker per host ------------------------------------------------
+# --- the scheduled triggers: one worker per front -----------------------------------------------
 
 class CronLeader:
     """Whether this worker fires the scheduled triggers: the one that holds the lock file. When it
@@ -267,7 +308,9 @@ class Front(BaseApplication):  # type: ignore[misc]
         s = self.settings
         self.cfg.set("bind", [f"fd://{os.dup(self.listener.fileno())}"])  # gunicorn closes the one it gets
         self.cfg.set("control_socket_disable", True)  # no gunicornc: the signals are the interface
-        self.cfg.set("worker_class", "gateway.serve.Worker")
+        # The class itself: a dotted name would make gunicorn import this file again under its module
+        # name (python -m runs it as __main__), a copy whose Worker never got header_timeout.
+        self.cfg.set("worker_class", Worker)
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
         self.cfg.set("keepalive", s.keepalive)
@@ -288,13 +331,21 @@ class Front(BaseApplication):  # type: ignore[misc]
         from gateway import http_metrics
         from gateway.app import make_app
         from shared import auth, settings
+        from shared.services import metrics
 
         self.app = make_app()
         auth.share_bcrypt_slots(HostSlots(self.runtime / "bcrypt", settings.get().bcrypt_concurrency))
         self.app.host_functions(self.settings.url)
         self.app.observers.append(http_metrics.observe)
-        self.app.metrics = http_metrics.exposition
+        metrics.also(http_metrics.collector())  # one scrape, one exposition: the gauges and every worker's requests
         return http_metrics.counting_in_flight(self.app)
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:  # what BaseApplication.run does with gunicorn's refusals
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
 
     # hooks, run in the worker (started, exiting) and in the master (gone)
     def _worker_started(self, worker: Worker) -> None:
@@ -303,9 +354,12 @@ class Front(BaseApplication):  # type: ignore[misc]
         leader = CronLeader(self.runtime / "cron.lock")
         scheduler = cron.Scheduler(self.app.schedule, lambda t: self.app.activations.start(t.function, t.body),
                                    claim=leader.claim)
+        worker.stopping = self._stopping
         threading.Thread(target=scheduler.run, args=(self._stopping,), name="cron", daemon=True).start()
 
     def _worker_exiting(self, server: Any, worker: Worker) -> None:
+        if os.getpid() != worker.pid:  # the master, for a worker already gone: nothing of its own to stop
+            return
         self._stopping.set()
         self.app.activations.shutdown()  # let started activations finish
         _close_pool()
@@ -327,8 +381,12 @@ def _close_pool() -> None:
 
 def runtime_dir() -> Path:
     """A fresh directory for this run: the workers' metrics files (PROMETHEUS_MULTIPROC_DIR), their
-    heartbeat files and the cron lock. Set before prometheus_client is imported; see gateway.http_metrics."""
-    path = Path(tempfile.mkdtemp(prefix="ims-front-"))
+    heartbeat files and the cron lock. Set before prometheus_client is imported; see gateway.http_metrics.
+    In /dev/shm when it can be written (memory: gunicorn's advice for the heartbeats, and a read-only root
+    file system still works), else the temporary directory."""
+    shm = "/dev/shm"
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    path = Path(tempfile.mkdtemp(prefix="ims-front-", dir=base))
     (path / "metrics").mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path / "metrics")
     return path
@@ -359,13 +417,19 @@ def serve(settings: Settings, listener: socket.socket) -> int:
     return status
 
 
+def start() -> tuple[Settings, socket.socket]:
+    """Logging, the settings and the listening socket: the first steps of `python -m gateway.serve` and
+    of `make run` (python -m gateway)."""
+    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(), format=LOG_FORMAT, stream=sys.stderr)
+    settings = Settings()
+    listener = listen(settings.host, settings.port)  # before anything starts
+    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    return settings, listener
+
+
 def main() -> int:
     """`python -m gateway.serve`: the front alone, against DATABASE_URL and REDIS_URL (a container)."""
-    logging.basicConfig(level=os.environ.get("IMS_LOG_LEVEL", "INFO").upper(),
-                        format=LOG_FORMAT, stream=sys.stderr)
-    settings = Settings()
-    listener = listen(settings.host, settings.port)
-    settings.port = listener.getsockname()[1]  # IMS_PORT=0: a free port
+    settings, listener = start()
     print(settings.url, flush=True)  # one line on stdout: where it listens (what a supervisor may read)
     try:
         return serve(settings, listener)

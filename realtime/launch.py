@@ -35,8 +35,10 @@ class Realtime:
 
 def start(env: dict[str, str] | None = None, stderr: IO[str] | int | None = None, timeout: float = 30) -> Realtime:
     """Start the server with `env` (default: ours) and wait until it listens."""
+    # Its own session: a terminal's Ctrl-C reaches the parent alone, which stops it when its time comes
+    # (make run: after the gateway's workers have drained, since they publish to its stream).
     proc = subprocess.Popen([sys.executable, "-m", "realtime"], cwd=ROOT, env=env or dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     line = read_line(proc, timeout)
     if not line.startswith("ws://"):
         Realtime(proc, "").stop()

@@ -57,14 +57,16 @@ def in_process(app: Any) -> Iterator[str]:
 
 class Front:
     """`python -m gateway.serve` (the self-hosted front) in a child process on a free port, logging
-    to `log`. `env` is the whole environment of the child."""
+    to `log`. `env` is the whole environment of the child. Its own process group (the pid's), which a
+    test signals as a terminal's Ctrl-C would."""
 
     def __init__(self, env: dict[str, str], log: Path, timeout: float = 60) -> None:
         self.log = log
         env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0"}
         with open(log, "w") as sink:
             self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env, text=True,
-                                         stdout=subprocess.PIPE, stderr=sink, stdin=subprocess.DEVNULL)
+                                         stdout=subprocess.PIPE, stderr=sink, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)  # a group of its own, as under a terminal
         self.url = process.read_line(self.proc, timeout)
         if not self.url.startswith("http://"):
             self.stop()

@@ -1,7 +1,8 @@
 """The business gauges (inventory, alerts, users, outbox, stream) as a prometheus_client collector.
 
 Only the ops/metrics function and the gateway's own /metrics import this module: prometheus_client
-costs tens of milliseconds to import, which no other function's cold start should pay.
+costs tens of milliseconds to import, which no other function's cold start should pay. The self-hosted
+front adds its request metrics here (`also`), so one scrape is one exposition in one format.
 """
 
 from __future__ import annotations
@@ -64,8 +65,16 @@ _registry = CollectorRegistry()
 _registry.register(BusinessCollector())
 
 
+def also(collector: Any) -> None:
+    """Expose `collector` alongside the business gauges (the self-hosted front's request metrics,
+    gateway.http_metrics): encoded together, so an OpenMetrics answer has one `# EOF`, at its end."""
+    _registry.register(collector)
+
+
 def exposition(accept: str | None) -> tuple[str, str]:
-    """(body, Content-Type) of the business gauges, in the format the scraper's Accept header asks
-    for: Prometheus text 0.0.4 unless it names OpenMetrics or text 1.0.0."""
+    """(body, Content-Type) of the business gauges and what `also` added, in the format the scraper's
+    Accept header asks for: Prometheus text 0.0.4 unless it names OpenMetrics or text 1.0.0. A database
+    that cannot be read fails the whole scrape (503), request metrics included: Prometheus then records
+    the target as down (`up == 0`), which is what the gauges' alerts should see, rather than half an answer."""
     encode, content_type = choose_encoder(accept or "")
     return encode(_registry).decode(), content_type

@@ -4,7 +4,6 @@ the session's."""
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -15,13 +14,17 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pg8000.native
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from localenv import process, scratch
+from shared.db import connect_args
 from tests.conftest import wait_until
 from tests.front import Front
 
@@ -90,9 +93,11 @@ def test_transfer_encoding_with_a_space_before_the_colon_is_refused_with_400(fro
 
 
 def test_a_client_trickling_its_headers_is_cut_off(front):
-    """IMS_HEADER_TIMEOUT=1 here: the client sends a byte every 0.2 s and would take 40 s."""
+    """IMS_HEADER_TIMEOUT=1 here: the client sends a byte every 0.2 s and would take 40 s. The bound on
+    the time is loose against 1 s but out of reach of the 10 s default (the setting must be read)."""
     request = b"GET /api/v1/health HTTP/1.1\r\nHost: ims\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
     sent = 0
+    started = time.monotonic()
     with socket.create_connection((front.host, front.port), timeout=30) as sock:
         try:
             for sent, byte in enumerate(request, 1):
@@ -105,13 +110,36 @@ def test_a_client_trickling_its_headers_is_cut_off(front):
         answer = _read_all(sock)
     assert sent < len(request), "the server waited for the whole trickle"
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert "sent its request headers too slowly" in front.text()
+    assert time.monotonic() - started < 5, "IMS_HEADER_TIMEOUT=1 was not applied"
+    assert "sent its request headers too slowly (over 1 s)" in front.text()
+
+
+def test_the_header_clock_starts_at_the_first_byte_not_at_the_connection(front):
+    """A client (a pool, a balancer) connects ahead and sends its request later than IMS_HEADER_TIMEOUT
+    (1 s here): it is served, not refused."""
+    with socket.create_connection((front.host, front.port), timeout=30) as sock:
+        threading.Event().wait(2.5)
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: ims\r\nConnection: close\r\n\r\n")
+        answer = _read_all(sock)
+    assert status_of(answer) == 200, answer[:200]
 
 
 def _readable(sock: socket.socket) -> bool:
     import select
 
     return bool(select.select([sock], [], [], 0)[0])
+
+
+def _one_answer(sock: socket.socket) -> bytes:
+    """One answer, head and body (by its Content-Length), however the segments split it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    found = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+    while found and len(body) < int(found[1]) and (more := sock.recv(65536)):
+        body += more
+    return head + b"\r\n\r\n" + body
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -165,7 +193,7 @@ def test_a_body_over_one_mebibyte_is_413_from_the_headers_alone_and_never_a_requ
             b"Content-Length: %d\r\n\r\n" % len(body))
     with socket.create_connection((front.host, front.port), timeout=30) as sock:
         sock.sendall(head)
-        first = sock.recv(65536)
+        first = _one_answer(sock)
         assert status_of(first) == 413 and b'"payload_too_large"' in first
         sock.sendall(body)
         sock.settimeout(3)
@@ -213,20 +241,23 @@ def _serving_pids(front: Front) -> set[str]:
     return set(re.findall(r"ims\.access\[(\d+)\] GET /api/v1/health ", front.text()))
 
 
-def _metrics(front: Front) -> dict:
+def _metrics(front: Front, accept: str | None = None) -> dict:
+    """One scrape, parsed by prometheus_client's parser for the format the front answered in."""
     conn = connect(front)
-    conn.request("GET", "/api/v1/metrics")
+    conn.request("GET", "/api/v1/metrics", headers={"Accept": accept} if accept else {})
     res = conn.getresponse()
     assert res.status == 200
     text = res.read().decode()
     conn.close()
-    return {f.name: f for f in text_string_to_metric_families(text)} | {"text": text}
+    openmetrics = res.getheader("content-type", "").startswith("application/openmetrics-text")
+    parse = openmetrics_families if openmetrics else text_string_to_metric_families
+    return {f.name: f for f in parse(text)} | {"text": text, "content-type": res.getheader("content-type")}
 
 
 def _health_count(families: dict, sample: str, family: str) -> float:
     return sum(s.value for s in families[family].samples
                if s.name == sample and s.labels["route"] == "ops/health" and s.labels["method"] == "GET"
-               and s.labels.get("status", "200") == "200")
+               and s.labels.get("status", "200") == "200") if family in families else 0
 
 
 def test_two_workers_serve_and_metrics_count_the_requests_of_both(front):
@@ -246,24 +277,54 @@ def test_two_workers_serve_and_metrics_count_the_requests_of_both(front):
     assert _health_count(after, "http_request_duration_seconds_count", "http_request_duration_seconds") - \
         _health_count(before, "http_request_duration_seconds_count", "http_request_duration_seconds") == sent
     assert "http_requests_in_flight" in after
-    assert "ims_items" in after["text"]  # the business gauges of the ops/metrics function, in the same answer
+    assert "ims_items" in after  # the business gauges of the ops/metrics function, in the same answer
 
 
-def test_an_invoke_runs_once_across_workers(front):
-    key = base64.b64encode(API_KEY.encode()).decode()
-    ids = []
-    for _ in range(6):
-        conn = connect(front)
-        conn.request("POST", "/api/v1/namespaces/_/actions/ops/relay", body=b"{}",
-                     headers={"Authorization": f"Basic {key}", "Content-Type": "application/json"})
-        res = conn.getresponse()
-        assert res.status == 202
-        ids.append(json.loads(res.read())["activationId"])
+@pytest.mark.parametrize("accept", ["application/openmetrics-text; version=1.0.0", None])
+def test_metrics_are_one_exposition_in_the_format_the_scraper_asks_for(front, accept):
+    """Prometheus asks for OpenMetrics: the gauges and the request metrics come in it, one `# EOF` at
+    the end (the strict parser refuses anything after it); without Accept, text 0.0.4 throughout."""
+    _health(front, 8)
+    families = _metrics(front, accept)
+    if accept:
+        assert families["content-type"].startswith("application/openmetrics-text")
+        assert families["text"].endswith("# EOF\n") and families["text"].count("# EOF") == 1
+    else:
+        assert families["content-type"].startswith("text/plain; version=0.0.4")
+        assert "# EOF" not in families["text"]
+    assert _health_count(families, "http_requests_total", "http_requests") >= 8
+    assert [s.name for s in families["ims_items"].samples] == ["ims_items"]
+
+
+def test_the_scheduler_fires_each_minute_once_across_workers(front, front_env):
+    """IMS_WORKERS=2, each with a scheduler thread: relay-every-minute fires once for its minute, by
+    one worker (the lock holder), claimed once in cron_runs. Waits for the next minute (up to ~70 s)."""
+    fired = re.compile(r"ims\.cron\[(\d+)\] cron (\S+ \S+): fired .*relay-every-minute")
+    wait_until(lambda: fired.search(front.text()), 75, "the scheduler to fire relay-every-minute")
+    pid, minute = fired.search(front.text()).groups()
+    wait_until(lambda: re.search(rf"ims\.activations\[{pid}\] activation \w+ ops/relay ", front.text()), 30,
+               "the scheduled relay to run")
+    assert [m for m in fired.findall(front.text()) if m[1] == minute] == [(pid, minute)]
+    conn = pg8000.native.Connection(**connect_args(front_env["DATABASE_URL"]))
+    try:
+        rows = conn.run("SELECT count(*) FROM cron_runs WHERE trigger = 'relay-every-minute' "
+                        "AND scheduled_at = CAST(:at AS timestamptz)", at=f"{minute}:00+00")
+    finally:
         conn.close()
-    for activation in ids:
-        wait_until(lambda: f"activation {activation} ops/relay" in front.text(), 30, f"activation {activation}")
-    for activation in ids:
-        assert front.text().count(f"activation {activation} ") == 1
+    assert rows == [[1]]
+
+
+def test_the_front_does_not_serve_the_open_trigger_path(front):
+    """Its own scheduler fires the triggers: the path a PingSource calls without a key (gateway.ping,
+    functions-framework only) is the invoke API's here, and that wants the key."""
+    conn = connect(front)
+    conn.request("POST", "/api/v1/namespaces/_/triggers/relay-every-minute", body=b"{}",
+                 headers={"Content-Type": "application/json"})
+    res = conn.getresponse()
+    body = res.read()
+    conn.close()
+    assert res.status == 401, body
+    assert b"fired" not in body
 
 
 # --- start and stop ---------------------------------------------------------------------------
@@ -280,7 +341,10 @@ def test_a_port_in_use_is_one_line_and_nothing_starts(front, front_env, tmp_path
     assert not (tmp_path / "data").exists()  # no data dir, no lock, no database
 
 
-def test_sigterm_under_load_finishes_every_request_then_exits_0(front_env, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_under_load_finishes_every_request_then_exits_0(front_env, tmp_path, sig):
+    """SIGTERM, or Ctrl-C: the terminal sends SIGINT to the master and its workers alike. Besides the
+    load, one request is in flight when the signal comes (its body half sent): it is answered in full."""
     server = Front({**front_env, "IMS_KEEPALIVE": "30"}, tmp_path / "front.log")
     outcomes: list[str] = []
     stop = threading.Event()
@@ -312,8 +376,20 @@ def test_sigterm_under_load_finishes_every_request_then_exits_0(front_env, tmp_p
     for t in threads:
         t.start()
     wait_until(lambda: len(outcomes) >= 200, 60, "requests to flow")
-    os.kill(server.proc.pid, signal.SIGTERM)
+    body = json.dumps({"email": "nobody@example.com", "password": "not the password"}).encode()
+    slow = socket.create_connection((server.host, server.port), timeout=30)
+    slow.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: ims\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+    threading.Event().wait(0.5)  # a worker thread is now reading that body
+    if sig == signal.SIGINT:
+        os.killpg(server.proc.pid, sig)  # as a terminal does: its own group (tests.front.Front), every process
+    else:
+        os.kill(server.proc.pid, sig)
     try:
+        threading.Event().wait(0.5)  # the workers are stopping
+        slow.sendall(body[10:])
+        with slow:
+            answer = _read_all(slow)
         code = server.proc.wait(60)
     finally:
         stop.set()
@@ -323,4 +399,8 @@ def test_sigterm_under_load_finishes_every_request_then_exits_0(front_env, tmp_p
     answered = [o for o in outcomes if o not in ("closed",)]
     assert code == 0, server.text()
     assert set(answered) == {"200"}, {o: outcomes.count(o) for o in set(outcomes)}
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 401 "), answer or "the request in flight was cut"
+    assert json.loads(payload)["title"]
+    assert int(re.search(rb"(?i)content-length: (\d+)", head)[1]) == len(payload)
     assert "Traceback" not in server.text()
