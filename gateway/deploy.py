@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print("make deploy: refused, nothing was deployed:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
-        print("See README.md, 'Deploying to DigitalOcean Functions'.", file=sys.stderr)
+        print("See README.md, 'Deploying: three ways', 'DigitalOcean Functions'.", file=sys.stderr)
         return 1
     print("preflight: required settings set, DATABASE_URL fully migrated")
     if args.check:
