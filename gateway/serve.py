@@ -262,15 +262,22 @@ class CronLeader:
 class HostSlots:
     """At most `size` holders at once among every process using `directory`: each slot is a lock file
     held with flock, so a worker that dies (even killed) frees its slot with it. The workers' password
-    checks share this bound (IMS_BCRYPT_CONCURRENCY for the whole front, not per worker)."""
+    checks share this bound (IMS_BCRYPT_CONCURRENCY for the whole front, not per worker).
+
+    A request waiting for a slot holds one of its worker's threads; at most `max_waiting` of a worker's
+    threads wait, so a login storm leaves the others to every other request. Past that the sign-in is
+    answered 503 with Retry-After at once, as when a dependency is saturated."""
 
     POLL = 0.01  # seconds between looks when every slot is taken (a bcrypt check takes ~0.25 s)
 
-    def __init__(self, directory: Path, size: int) -> None:
+    def __init__(self, directory: Path, size: int, max_waiting: int) -> None:
         directory.mkdir(exist_ok=True)
         self.paths = [directory / f"slot-{i}" for i in range(size)]
         for path in self.paths:
             path.touch()
+        self.max_waiting = max_waiting
+        self._waiting = 0
+        self._lock = threading.Lock()
         self._held = threading.local()
 
     def _try(self) -> int | None:
@@ -284,8 +291,21 @@ class HostSlots:
         return None
 
     def __enter__(self) -> None:
-        while (fd := self._try()) is None:
-            time.sleep(self.POLL)
+        fd = self._try()
+        if fd is None:
+            with self._lock:
+                if self._waiting >= self.max_waiting:
+                    from shared import errors
+
+                    raise errors.ServiceUnavailable("Too many passwords are being checked at once; retry shortly.",
+                                                    code="busy", headers={"Retry-After": "1"})
+                self._waiting += 1
+            try:
+                while (fd := self._try()) is None:
+                    time.sleep(self.POLL)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
         self._held.fd = fd
 
     def __exit__(self, *exc: object) -> None:
@@ -334,7 +354,8 @@ class Front(BaseApplication):  # type: ignore[misc]
         from shared.services import metrics
 
         self.app = make_app()
-        auth.share_bcrypt_slots(HostSlots(self.runtime / "bcrypt", settings.get().bcrypt_concurrency))
+        auth.share_bcrypt_slots(HostSlots(self.runtime / "bcrypt", settings.get().bcrypt_concurrency,
+                                          max_waiting=max(1, self.settings.threads // 2)))
         self.app.host_functions(self.settings.url)
         self.app.observers.append(http_metrics.observe)
         metrics.also(http_metrics.collector())  # one scrape, one exposition: the gauges and every worker's requests

@@ -1,5 +1,5 @@
-"""The front's bcrypt bound (gateway.serve.HostSlots): shared by every worker process, and freed by a
-worker that dies holding it."""
+"""The front's bcrypt bound (gateway.serve.HostSlots): shared by every worker process, freed by a
+worker that dies holding it, and never waited for by more than a few of a worker's threads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from gateway.serve import HostSlots
+from shared import errors
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +24,7 @@ def _holder(directory: Path, size: int) -> subprocess.Popen[str]:
         import time
         from pathlib import Path
         from gateway.serve import HostSlots
-        with HostSlots(Path({str(directory)!r}), {size}):
+        with HostSlots(Path({str(directory)!r}), {size}, max_waiting=1):
             print("held", flush=True)
             time.sleep(600)
     """)
@@ -52,7 +55,7 @@ def test_a_slot_held_by_another_process_is_waited_for_and_freed_when_that_proces
     holder = _holder(tmp_path, 1)
     try:
         entered, leave = threading.Event(), threading.Event()
-        thread = _enter_in_thread(HostSlots(tmp_path, 1), entered, leave)
+        thread = _enter_in_thread(HostSlots(tmp_path, 1, max_waiting=1), entered, leave)
         assert not entered.wait(0.5), "entered while the only slot was held by another process"
         holder.kill()  # a worker killed mid-check: its lock goes with it
         wait_until(entered.is_set, what="the slot to be free once its holder died")
@@ -65,7 +68,7 @@ def test_a_slot_held_by_another_process_is_waited_for_and_freed_when_that_proces
 def test_as_many_holders_as_slots_across_processes_and_threads(tmp_path):
     holder = _holder(tmp_path, 2)
     try:
-        slots = HostSlots(tmp_path, 2)
+        slots = HostSlots(tmp_path, 2, max_waiting=1)
         first, second, leave = threading.Event(), threading.Event(), threading.Event()
         threads = [_enter_in_thread(slots, first, leave)]
         wait_until(first.is_set, what="the second of two slots")
@@ -75,5 +78,24 @@ def test_as_many_holders_as_slots_across_processes_and_threads(tmp_path):
         wait_until(second.is_set, what="the freed slot")
         for thread in threads:
             thread.join(5)
+    finally:
+        _end(holder)
+
+
+def test_past_max_waiting_a_request_is_refused_at_once_instead_of_holding_a_thread(tmp_path):
+    holder = _holder(tmp_path, 1)
+    try:
+        slots = HostSlots(tmp_path, 1, max_waiting=1)
+        entered, leave = threading.Event(), threading.Event()
+        waiting = _enter_in_thread(slots, entered, leave)  # the one thread allowed to wait
+        wait_until(lambda: slots._waiting == 1, what="the first waiter")
+        with pytest.raises(errors.ServiceUnavailable) as refused:
+            with slots:
+                pass
+        assert refused.value.headers == {"Retry-After": "1"} and refused.value.code == "busy"
+        _end(holder)
+        wait_until(entered.is_set, what="the waiter to get the freed slot")
+        leave.set()
+        waiting.join(5)
     finally:
         _end(holder)
