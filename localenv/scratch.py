@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 from localenv.servers import Services, start_services
 
@@ -44,8 +46,25 @@ def scratch(data_dir: Path, env_prefix: str, database: str, jwt_secret: str) -> 
 
     settings.reset()
     redis = events.redis_client()
+    _wait_until_loaded(redis)
     keys = list(redis.scan_iter("ims:*", count=1000))  # a bench run leaves ~100k publish markers
     for start in range(0, len(keys), 1000):
         redis.unlink(*keys[start:start + 1000])
     migrate.migrate()
     return services, env
+
+
+def _wait_until_loaded(redis: Any, timeout: float = 120) -> None:
+    """Redis answers LOADING while it reads its files back (an embedded one restarted over a bench's
+    ~100k keys takes seconds): wait for it, as the supervisor does not (to it, loading is up)."""
+    from redis.exceptions import BusyLoadingError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.ping()
+            return
+        except BusyLoadingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
