@@ -227,7 +227,7 @@ def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, secon
     for label, r in (("idle", s.idle), (f"{len(emails)} parallel logins", s.during)):
         rows.append([label, _ms(r.percentile(50)), _ms(r.percentile(99)), str(r.errors)])
     logins = (f"{len(s.logins)} done ({s.login_rate:,.1f}/s), p50 {_ms(load.percentile_ms(s.logins, 50))} ms, "
-              f"errors {s.login_errors}")
+              f"503 busy {s.login_busy}, errors {s.login_errors}")
     rows[1].append(logins)
     rows[0].append("-")
     for row in rows:

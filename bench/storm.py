@@ -3,7 +3,8 @@
 bcrypt is ~0.25 s of CPU per check and releases the GIL, so unbounded it takes every core; the
 gateway bounds it per process (IMS_BCRYPT_CONCURRENCY). This measures `GET /items` latency with the
 gateway idle, then while STORM clients log in back to back (each as one of STORM users, so the
-per-account throttle never refuses a right password), and reports both side by side.
+per-account throttle never refuses a right password; a 503 busy, when the front's bcrypt queue is
+full, is waited out for its Retry-After), and reports both side by side.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Storm:
     idle: load.Result
     during: load.Result
     logins: list[float]  # seconds, each login completed (200) while the reads were measured
+    login_busy: int  # 503 busy: the front's bcrypt queue was full (the client waits Retry-After, then retries)
     login_errors: int
     seconds: float  # how long the storm ran
 
@@ -47,7 +49,7 @@ def add_users(conn: Any, n: int = STORM) -> list[str]:
 
 
 def _login_loop(host: str, port: int, email: str, stop: threading.Event, done: list[float],
-                errors: list[int]) -> None:
+                busy: list[int], errors: list[int]) -> None:
     body = json.dumps({"email": email, "password": PASSWORD})
     conn = http.client.HTTPConnection(host, port, timeout=60)
     try:
@@ -57,14 +59,17 @@ def _login_loop(host: str, port: int, email: str, stop: threading.Event, done: l
                 conn.request("POST", "/api/v1/auth/login", body=body, headers={"Content-Type": "application/json"})
                 res = conn.getresponse()
                 res.read()
-                ok = res.status == 200
+                status, retry_after = res.status, float(res.getheader("retry-after") or 1)
             except (OSError, http.client.HTTPException):
                 conn.close()
-                ok = False
+                status, retry_after = 0, 0.0
             if stop.is_set():
                 return  # ended after the reads were measured: not part of the figure
-            if ok:
+            if status == 200:
                 done.append(time.perf_counter() - began)
+            elif status == 503:  # as a well-behaved client: wait as told, then try again
+                busy.append(1)
+                stop.wait(retry_after)
             else:
                 errors.append(1)
     finally:
@@ -76,9 +81,10 @@ def run(host: str, port: int, token: str, emails: list[str], warmup: float, seco
     idle = load.run(host, port, lambda: read, 1, warmup, seconds)
     stop = threading.Event()
     done: list[float] = []
+    busy: list[int] = []
     errors: list[int] = []
     # One client per user, logging in back to back (the logins queue for bcrypt; reads should not).
-    threads = [threading.Thread(target=_login_loop, args=(host, port, e, stop, done, errors), daemon=True)
+    threads = [threading.Thread(target=_login_loop, args=(host, port, e, stop, done, busy, errors), daemon=True)
                for e in emails]
     began = time.perf_counter()
     for t in threads:
@@ -88,4 +94,4 @@ def run(host: str, port: int, token: str, emails: list[str], warmup: float, seco
     ran = time.perf_counter() - began
     for t in threads:
         t.join(70)
-    return Storm(idle, during, list(done), len(errors), ran)
+    return Storm(idle, during, list(done), len(busy), len(errors), ran)

@@ -57,6 +57,8 @@ _REFUND = [
     "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :addr",
     "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket = :acct",
 ]
+# Too busy to check the password (503): the attempt was no guess, so it is handed back to every bucket.
+_GIVE_BACK = "UPDATE login_attempts SET attempts = greatest(attempts - 1, 0) WHERE bucket IN (:pair, :addr, :acct)"
 _FORGET_ATTEMPTS = f"DELETE FROM login_attempts WHERE NOT {_WINDOW_SQL}"
 _SAVE_REFRESH = """
 INSERT INTO refresh_tokens (jti, user_id, family, expires_at)
@@ -182,6 +184,16 @@ def _count_attempt(buckets: _Buckets, email: str, address: str, throttled_action
                                      headers={"Retry-After": str(wait)}, retry_after=wait)
 
 
+def _password_matches(buckets: _Buckets, password: str, hashed: str | None) -> bool:
+    """auth.check_password, for an attempt already counted: one the server was too busy to check
+    (503, the self-hosted front's bcrypt queue is full) is handed back, so a storm locks nobody out."""
+    try:
+        return auth.check_password(password, hashed)
+    except errors.ServiceUnavailable:
+        db.execute(_GIVE_BACK, **buckets.names())
+        raise
+
+
 def _refund(conn: db.Conn, buckets: _Buckets) -> None:
     for sql in _REFUND:
         conn.execute(sql, **buckets.names())
@@ -192,7 +204,7 @@ def login(data: LoginIn, address: str = "") -> dict[str, Any]:
     buckets = _Buckets.of(email, address)
     _count_attempt(buckets, email, address, "login_throttled")
     user = db.one(_FOR_LOGIN, email=email)
-    if not auth.check_password(data.password, user["password_hash"] if user else None):
+    if not _password_matches(buckets, data.password, user["password_hash"] if user else None):
         audit.record(None, "login_failed", user_id=user["id"] if user else None, email=email, address=address)
         raise errors.Unauthorized("Wrong e-mail or password.", code="invalid_credentials")
     assert user is not None
@@ -237,7 +249,7 @@ def change_password(principal: Principal, data: PasswordChangeIn, address: str =
                                         "msg": "The new password must differ from the current one"}])
     buckets = _Buckets.of(user["email"], address)
     _count_attempt(buckets, user["email"], address, "password_change_throttled", user_id=user["id"])
-    if not auth.check_password(data.current_password, user["password_hash"]):
+    if not _password_matches(buckets, data.current_password, user["password_hash"]):
         audit.record(None, "password_change_failed", actor_id=user["id"], user_id=user["id"], email=user["email"],
                      address=address)
         raise errors.Forbidden("The current password is wrong.", code="wrong_password")

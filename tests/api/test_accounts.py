@@ -162,6 +162,42 @@ def test_a_login_waits_for_a_free_bcrypt_slot(manager, client_from):
     assert_problem(result["res"], 401)
 
 
+
+class _Busy:
+    """bcrypt slots that are all taken, with the wait queue full: what the front answers 503 to."""
+
+    def __enter__(self) -> None:
+        from shared import errors
+
+        raise errors.ServiceUnavailable("busy", code="busy", headers={"Retry-After": "1"})
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_a_sign_in_refused_as_busy_is_not_counted_against_anyone(api, manager, client_from):
+    """Far more 503 busy answers than the throttle allows, then the right password still signs in."""
+    from shared import auth
+
+    user = make_user(api, manager)
+    client = client_from()
+    buckets = [f"pair:{user['email']} {client.source[0]}", f"addr:{client.source[0]}", f"acct:{user['email']}"]
+    before = {r["bucket"]: r["attempts"] for r in db.query(
+        "SELECT bucket, attempts FROM login_attempts WHERE bucket = ANY(:b)", b=buckets)}
+    normal = auth._bcrypt_slots()
+    auth.share_bcrypt_slots(_Busy())
+    try:
+        for _ in range(settings.get().login_limit_pair + 3):
+            res = attempt(client, user["email"], user["password"])
+            assert_problem(res, 503)
+            assert res.json()["code"] == "busy" and res.headers["retry-after"] == "1"
+    finally:
+        auth.share_bcrypt_slots(normal)
+    after = {r["bucket"]: r["attempts"] for r in db.query(
+        "SELECT bucket, attempts FROM login_attempts WHERE bucket = ANY(:b)", b=buckets)}
+    assert {b: after.get(b, 0) for b in buckets} == {b: before.get(b, 0) for b in buckets}
+    assert attempt(client, user["email"], user["password"]).status == 200
+
 # --- the client address -------------------------------------------------------------------------
 
 def test_a_spoofed_forwarded_for_is_ignored_by_default(api, manager, client_from):
