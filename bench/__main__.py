@@ -411,9 +411,12 @@ def main() -> int:
         step.done()
 
         pool = os.environ.get("IMS_DB_POOL_SIZE") or "8"
+        from gateway.serve import Settings
+
+        workers = Settings().workers  # the front's default, as its child process computes it
         print()
         print(f"IMS bench — {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"{seed.ITEMS:,} items, gateway {gw.url} (own process, db pool {pool}), "
+              f"{seed.ITEMS:,} items, gateway {gw.url} (gunicorn, {workers} workers, db pool {pool} each), "
               f"{seconds:g} s measured per load run after {warmup:g} s warm-up")
         print()
         print(table("Targets: each figure as a ratio of another of this same run",
@@ -425,7 +428,7 @@ def main() -> int:
                     ["query", "matched", "req/s", "p50 ms", "p99 ms", "errors"], search, left={0}))
         bound = os.environ.get("IMS_BCRYPT_CONCURRENCY") or f"{max(1, (os.cpu_count() or 2) // 2)} (default)"
         print(table(f"GET /api/v1/items (page 1), concurrency 1: idle and during a login storm "
-                    f"(bcrypt at once per process: {bound})",
+                    f"(bcrypt at once in the front, all workers: {bound})",
                     ["gateway", "p50 ms", "p99 ms", "errors", "logins", "target", ""], storm_rows))
         print(table("Cold start, fresh interpreter on the deployed packages, medians of 7 (ms)",
                     ["function (status)", "import", "1st event", "import+1st", "process wall",

@@ -1,7 +1,7 @@
 """A login storm beside ordinary reads: what bcrypt costs everyone else.
 
 bcrypt is ~0.25 s of CPU per check and releases the GIL, so unbounded it takes every core; the
-gateway bounds it per process (IMS_BCRYPT_CONCURRENCY). This measures `GET /items` latency with the
+front bounds it across its workers (IMS_BCRYPT_CONCURRENCY). This measures `GET /items` latency with the
 gateway idle, then while STORM clients log in back to back (each as one of STORM users, so the
 per-account throttle never refuses a right password; a 503 busy, when the front's bcrypt queue is
 full, is waited out for its Retry-After), and reports both side by side.
