@@ -29,7 +29,7 @@ _RECENT = 10_000  # outbox ids remembered to skip an event the relay re-publishe
 class Client:
     """One authenticated connection: who it is, what it asked for, and whether it is still catching up."""
 
-    __slots__ = ("ws", "user_id", "role", "session", "events", "items", "pending", "expiry")
+    __slots__ = ("ws", "user_id", "role", "session", "events", "items", "pending", "replayed_to", "expiry")
 
     def __init__(self, ws: ServerConnection, user_id: int, role: str, session: str) -> None:
         self.ws = ws
@@ -39,6 +39,9 @@ class Client:
         self.events: frozenset[str] | None = None  # None: every type it may see
         self.items: frozenset[int] | None = None  # None: every item
         self.pending: list[Event] | None = []  # live events held while a replay runs; None once live
+        # Where its replay ended, while this process's tail has not passed it yet: the replay reads the
+        # stream directly and may run ahead of the tail, whose next events the client already has.
+        self.replayed_to: Key | None = None
         self.expiry: asyncio.TimerHandle | None = None
 
     def wants(self, event: Event) -> bool:
@@ -119,6 +122,10 @@ class Hub:
         if client.pending is not None:
             client.pending.append(event)
             return len(client.pending) <= self.catch_up_limit
+        if client.replayed_to is not None:
+            if event.key <= client.replayed_to:
+                return True  # the replay sent it already
+            client.replayed_to = None
         return self.write(client, event.frame)
 
     def write(self, client: Client, frame: bytes) -> bool:
@@ -139,6 +146,7 @@ class Hub:
         """End a client's catch-up: send what arrived live meanwhile, minus what the replay already
         sent, then `ready`; all without yielding, so no live event can slip in between."""
         pending, client.pending = client.pending or [], None
+        client.replayed_to = replayed_to
         fresh = [e.frame for e in pending if replayed_to is None or e.key > replayed_to]
         if not all(self.write(client, frame) for frame in [*fresh, ready]):
             self.drop_slow(client)
