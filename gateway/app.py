@@ -4,14 +4,13 @@ One app, three servers: gunicorn runs it for `make run` and the self-hosted fron
 functions-framework runs it on Knative and Cloud Run (gateway.framework), and each runs it the same
 way. What it answers: every function at its REST route (`/api/v1/...`, from project.yml) and at its
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
-invoke API (gateway.activations), the triggers an outside scheduler fires (gateway.ping, on
+invoke API (gateway.openwhisk.activations), the triggers an outside scheduler fires (gateway.openwhisk.ping, on
 functions-framework only),
 `/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -24,10 +23,11 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from gateway import activations, asyncapi, cron, manifest, openapi, platform_event
-from gateway.activations import Activations
+from gateway import asyncapi, manifest, openapi, platform_event
+from gateway.openwhisk import activations, cron, websecure
+from gateway.openwhisk.activations import Activations
 from gateway.manifest import Function
-from gateway.ping import Pings
+from gateway.openwhisk.ping import Pings
 from gateway.routes import Router
 from shared import cors, errors, settings
 from shared.http import unexpected
@@ -182,9 +182,7 @@ class App:
     def _call(self, function: Function, suffix: str, environ: dict[str, Any], method: str, headers: Headers,
               body: bytes, request_id: str) -> tuple[int, Headers, bytes]:
         """Run `function` on this request as the platform would: `suffix` is what follows its URL."""
-        secret = function.secret()
-        if secret and not hmac.compare_digest(environ.get("HTTP_X_REQUIRE_WHISK_AUTH", "").encode(), secret.encode()):
-            raise errors.Unauthorized("This function requires the X-Require-Whisk-Auth header (webSecure).")
+        websecure.check(function, environ.get("HTTP_X_REQUIRE_WHISK_AUTH", ""))
         forwarded = [(k, v) for k, v in headers if k not in ("x-request-id", "x-forwarded-for")]
         forwarded += [("x-request-id", request_id), ("x-forwarded-for", self._client_address(environ))]
         event = platform_event.build_event("GET" if method == "HEAD" else method, suffix,
@@ -255,7 +253,7 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
     believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none.
-    `pings`: answer an outside scheduler's trigger path (gateway.ping), open to anyone."""
+    `pings`: answer an outside scheduler's trigger path (gateway.openwhisk.ping), open to anyone."""
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:

@@ -4,7 +4,7 @@
     functions-framework --source gateway/framework.py --target items_withdraw  # items/withdraw alone
 
 `ims` serves every function at its REST route and function URL, the invoke API (chaining), the
-scheduled triggers' ping path (gateway.ping) and the documents. `<package>_<function>` (dashes become
+scheduled triggers' ping path (gateway.openwhisk.ping) and the documents. `<package>_<function>` (dashes become
 underscores) serves that one function at the root, as at its function URL: POST /42 on the
 `items_withdraw` target is the event of POST /api/v1/items/42/withdraw. Both are the gateway's own WSGI
 app (gateway.app), called from the Flask request functions-framework hands a target, so routing, the

@@ -19,7 +19,7 @@ the wait for a request's first byte (then keepalive), not for the rest of it.
 
 Across workers: each request and each invoke (activation) is handled by exactly one worker, in its
 threads and its activation pool, which drains when the worker stops. The scheduled triggers run in one
-worker of each front (the one holding a lock file in the run's own directory), and each minute is claimed in the database (gateway.cron),
+worker of each front (the one holding a lock file in the run's own directory), and each minute is claimed in the database (gateway.openwhisk.cron),
 so replicas never fire a trigger twice. /api/v1/metrics is one exposition, in the format the scraper
 asks for, of the ops/metrics function's business gauges and every worker's request metrics
 (gateway.http_metrics). Password hashing is bounded
@@ -246,8 +246,8 @@ class CronLeader:
         return True
 
     def claim(self, trigger: Any, minute: Any) -> bool:
-        """The Scheduler's claim in a worker: only the lock holder asks the database (gateway.cron.claim)."""
-        from gateway import cron
+        """The Scheduler's claim in a worker: only the lock holder asks the database (gateway.openwhisk.cron.claim)."""
+        from gateway.openwhisk import cron
 
         return self.held() and cron.claim(trigger, minute)
 
@@ -370,7 +370,7 @@ class Front(BaseApplication):  # type: ignore[misc]
 
     # hooks, run in the worker (started, exiting) and in the master (gone)
     def _worker_started(self, worker: Worker) -> None:
-        from gateway import cron
+        from gateway.openwhisk import cron
 
         leader = CronLeader(self.runtime / "cron.lock")
         scheduler = cron.Scheduler(self.app.schedule, lambda t: self.app.activations.start(t.function, t.body),

@@ -14,7 +14,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from gateway import cron, manifest
+from gateway import manifest
+from gateway.openwhisk import cron
 from localenv import datadir
 from shared import invoke
 

@@ -55,7 +55,7 @@ def jwt_secret(data_dir: Path) -> str:
 
 def api_key(data_dir: Path) -> str:
     """The invoke API's key (__OW_API_KEY, "<uuid>:<key>" like the platform's), kept like JWT_SECRET."""
-    from gateway.activations import new_api_key
+    from gateway.openwhisk.activations import new_api_key
 
     return kept_secret(data_dir, *API_KEY, new_api_key)
 

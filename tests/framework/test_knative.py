@@ -20,8 +20,9 @@ with warnings.catch_warnings():
     from cloudcoil.models.knative_eventing.sources.v1 import PingSource
     from cloudcoil.models.knative_serving.serving.v1 import Service
 
-from gateway import cron, framework, manifest
-from gateway.ping import Pings
+from gateway import framework, manifest
+from gateway.openwhisk import cron
+from gateway.openwhisk.ping import Pings
 from gateway.routes import Router
 from tests.conftest import ROOT
 

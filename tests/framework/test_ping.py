@@ -1,4 +1,4 @@
-"""gateway.ping: an outside scheduler's call fires a trigger only when due, once per scheduled minute
+"""gateway.openwhisk.ping: an outside scheduler's call fires a trigger only when due, once per scheduled minute
 (the real claim in PostgreSQL), with the trigger's own body; at a fixed clock, in process."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import json
 import uuid
 from typing import Any
 
-from gateway import cron, manifest, ping
-from gateway.activations import Activations
+from gateway import manifest
+from gateway.openwhisk import cron, ping
+from gateway.openwhisk.activations import Activations
 
 UTC = dt.UTC
 

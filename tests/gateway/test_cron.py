@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway import cron, manifest, trigger
+from gateway import manifest, trigger
+from gateway.openwhisk import cron
 
 UTC = dt.UTC
 SAT = dt.datetime(2026, 11, 21, 10, 3, 30, tzinfo=UTC)  # a Saturday

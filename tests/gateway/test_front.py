@@ -315,7 +315,7 @@ def test_the_scheduler_fires_each_minute_once_across_workers(front, front_env):
 
 
 def test_the_front_does_not_serve_the_open_trigger_path(front):
-    """Its own scheduler fires the triggers: the path a PingSource calls without a key (gateway.ping,
+    """Its own scheduler fires the triggers: the path a PingSource calls without a key (gateway.openwhisk.ping,
     functions-framework only) is the invoke API's here, and that wants the key."""
     conn = connect(front)
     conn.request("POST", "/api/v1/namespaces/_/triggers/relay-every-minute", body=b"{}",

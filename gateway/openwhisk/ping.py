@@ -3,7 +3,7 @@
 `POST /api/v1/namespaces/<ns>/triggers/<trigger>` (the path of OpenWhisk's "fire a trigger") runs the
 project.yml trigger's function with the trigger's own `withBody`, when its cron expression (UTC) is due
 at this minute or was in the last few minutes, and only once per scheduled minute: the minute is
-claimed in `cron_runs`, the same claim the self-hosted front's scheduler (gateway.cron) makes, so
+claimed in `cron_runs`, the same claim the self-hosted front's scheduler (gateway.openwhisk.cron) makes, so
 retried deliveries, several schedulers and several replicas still fire each schedule exactly once.
 
 Those schedulers cannot send the invoke API's key (a PingSource sends no custom header), so this path
@@ -23,8 +23,8 @@ import re
 import uuid
 from collections.abc import Callable
 
-from gateway import cron
-from gateway.activations import PREFIX, Activations, Reply, json_reply
+from gateway.openwhisk import cron
+from gateway.openwhisk.activations import PREFIX, Activations, Reply, json_reply
 from shared import errors
 
 log = logging.getLogger("ims.cron")
