@@ -42,6 +42,14 @@ def low_item(api: Api, manager: dict, quantity: int = 12, threshold: int = 10) -
     return {**res.json(), "location": location["name"]}
 
 
+def crossing_mail(api: Api, manager: dict, staff: dict, inbox: Any, amount: int = 5) -> tuple[dict, Any]:
+    """A fresh item (12 in stock, threshold 10) withdrawn below its threshold: it and the mail it made."""
+    item = low_item(api, manager)
+    withdraw(api, staff["token"], item["id"], amount)
+    [message] = wait_until(lambda: inbox.about(item["name"]), what="the low-stock mail")
+    return item, message
+
+
 def alerts_of(item: dict) -> list[dict[str, Any]]:
     return db.query("SELECT * FROM alerts WHERE item_id = :id ORDER BY id", id=item["id"])
 
@@ -55,9 +63,7 @@ def make_due(alert_id: int) -> None:
 
 def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, gateway, manager, staff, smtp):
     inbox, _ = smtp
-    item = low_item(api, manager)
-    withdraw(api, staff["token"], item["id"], 5)  # 12 -> 7: below 10, crossing
-    [message] = wait_until(lambda: inbox.about(item["name"]), what="the low-stock mail")
+    item, message = crossing_mail(api, manager, staff, inbox)  # 12 -> 7: below 10, crossing
     assert message["Subject"] == f"Low stock: {item['name']} (7 boxes left)"
     assert "alerts@ims.test" in message["From"]
     assert message["To"] == "boss@example.com"  # the only active manager, ALERT_EMAIL_TO unset
@@ -88,9 +94,7 @@ def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, gat
 def test_alert_email_to_overrides_the_managers(api, manager, staff, smtp, mail_env):
     inbox, port = smtp
     mail_env(ALERT_EMAIL_TO="stores@ims.test, buyer@ims.test")
-    item = low_item(api, manager)
-    withdraw(api, staff["token"], item["id"], 3)
-    [message] = wait_until(lambda: inbox.about(item["name"]), what="the mail")
+    _, message = crossing_mail(api, manager, staff, inbox)
     assert message["To"] == "stores@ims.test, buyer@ims.test"
 
 
@@ -379,9 +383,7 @@ def test_without_a_transport_the_mail_is_logged_not_sent(api, manager, staff, ma
 def test_public_url_is_the_base_of_the_link_when_set(api, manager, staff, smtp, mail_env):
     inbox, _ = smtp
     mail_env(PUBLIC_URL="https://ims.example.com/")
-    item = low_item(api, manager)
-    withdraw(api, staff["token"], item["id"], 5)
-    [message] = wait_until(lambda: inbox.about(item["name"]), what="the low-stock mail")
+    item, message = crossing_mail(api, manager, staff, inbox)
     text = message.get_body(("plain",)).get_content()
     assert f"Open it: https://ims.example.com/api/v1/items/{item['id']}" in text
 
