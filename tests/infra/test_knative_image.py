@@ -17,7 +17,7 @@ def test_the_documents_and_the_health_answer(container: dict[str, str]) -> None:
     try:
         docs = api.get("/openapi.json")
         assert docs.status == 200, docs.text
-        assert f"{V1}/items/{{id}}/withdraw" in docs.json()["paths"]
+        assert "/items/{id}/withdraw" in docs.json()["paths"]  # relative to the server, /api/v1
         health = api.get(f"{V1}/health")
         assert health.status == 200, health.text
         assert health.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
@@ -48,8 +48,8 @@ def test_a_working_session_through_the_container(container: dict[str, str]) -> N
 
 
 def test_the_healthcheck_passes(container: dict[str, str], image: str) -> None:
-    config = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
-    assert "openapi.json" in " ".join(config["Healthcheck"]["Test"])
+    check = json.loads(podman("image", "inspect", image).stdout)[0]["Healthcheck"]
+    assert "openapi.json" in " ".join(check["Test"])
     run = podman("healthcheck", "run", container["name"], check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     state = podman("inspect", "--format", "{{.State.Health.Status}}", container["name"]).stdout.strip()
