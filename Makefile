@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test bench bundle deploy migrate relay trigger create-manager clean
+.PHONY: help install run test infra-test bench bundle deploy migrate relay trigger create-manager clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
 	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
+	@echo "make infra-test   build the Knative image with buildah and test it running under podman (as root)"
 	@echo "make bench    seed 100k items and print performance figures"
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
 	@echo "make deploy   preflight (settings, migrations), make bundle, doctl serverless deploy build/do --remote-build"
@@ -29,6 +30,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+infra-test: $(STAMP)
+	PYTHON=$(BIN)/python infra/check
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
