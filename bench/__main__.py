@@ -29,19 +29,18 @@ import os
 import platform
 import random
 import signal
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cold, feed, limit, load, seed, storm  # noqa: E402
 from localenv import process  # noqa: E402
+from localenv.front import Front  # noqa: E402
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -51,23 +50,16 @@ log = logging.getLogger("ims.bench")
 
 # --- set-up ------------------------------------------------------------------------------------
 
-class Gateway:
-    """The gateway in its own process (its own GIL), on 127.0.0.1 and a free port."""
+class Gateway(Front):
+    """The front (gunicorn, IMS_WORKERS workers) in its own process (its own GILs), on 127.0.0.1 and a
+    free port; what the bench adds: a quiet log level and waiting until it answers."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "w")
-        # The self-hosted front (gunicorn, IMS_WORKERS workers) on a free loopback port; it prints its URL.
-        env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0", "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
-        line = process.read_line(self.proc, 60)
-        if not line.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"the gateway did not start; see {log_path}")
-        self.url = line
-        parts = urlsplit(line)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        try:
+            super().__init__({**env, "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}, log_path)
+        except RuntimeError:
+            raise RuntimeError(f"the gateway did not start; see {log_path}") from None
 
     def wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -83,9 +75,8 @@ class Gateway:
                 raise RuntimeError(f"the gateway is not healthy: {problem!r}; see {self.log_path}")
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        process.stop(self.proc, 15)
-        self._log.close()
+    def stop(self, timeout: float = 15) -> int:
+        return super().stop(timeout)
 
 
 def request(gw: Gateway, method: str, path: str, body: Any = None,

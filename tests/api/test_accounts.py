@@ -445,7 +445,7 @@ def create_manager(database_url: str, email: str, name: str, password: str | Non
 
 
 def test_without_the_first_user_rule_an_operator_creates_the_manager(own_database, tmp_path):
-    from tests.front import Front
+    from localenv.front import Front
 
     migrated = subprocess.run([sys.executable, "-m", "shared.migrate"], cwd=ROOT, timeout=120,
                               env=_child_env(DATABASE_URL=own_database), capture_output=True, text=True)
