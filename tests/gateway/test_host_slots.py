@@ -1,4 +1,4 @@
-"""The front's bcrypt bound (gateway.serve.HostSlots): shared by every worker process, freed by a
+"""The front's bcrypt bound (gateway.locks.HostSlots): shared by every worker process, freed by a
 worker that dies holding it, and never waited for by more than a few of a worker's threads."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.serve import HostSlots
+from gateway.locks import HostSlots
 from shared import errors
 from tests.conftest import wait_until
 
@@ -26,7 +26,7 @@ def held_elsewhere(directory: Path, size: int) -> Iterator[subprocess.Popen[str]
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from gateway.serve import HostSlots
+        from gateway.locks import HostSlots
         with HostSlots(Path({str(directory)!r}), {size}, max_waiting=1):
             print("held", flush=True)
             time.sleep(600)
