@@ -61,7 +61,7 @@ class Settings:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         env = dict(os.environ if env is None else env)
         self.host = env.get("IMS_HOST") or "127.0.0.1"
-        self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000))
+        self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000), minimum=0)  # 0: a free port
         self.workers = _number(env, "IMS_WORKERS", usable_cpus())
         self.threads = _number(env, "IMS_THREADS", 8)
         self.keepalive = _number(env, "IMS_KEEPALIVE", 75)
@@ -89,12 +89,12 @@ def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return cpus
 
 
-def _number(env: dict[str, str], name: str, default: int) -> int:
+def _number(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or (int(raw) < 1 and name != "IMS_PORT"):
-        raise SystemExit(f"{name} must be a whole number{'' if name == 'IMS_PORT' else ' above 0'}, not {raw!r}")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SystemExit(f"{name} must be a whole number{f' of at least {minimum}' if minimum else ''}, not {raw!r}")
     return int(raw)
 
 
