@@ -214,15 +214,13 @@ def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, se
 
 def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, seconds: float) -> list[Row]:
     s = storm.run(gw.host, gw.port, token, emails, warmup, seconds)
-    rows: list[Row] = []
-    for label, r in (("idle", s.idle), (f"{len(emails)} parallel logins", s.during)):
-        rows.append([label, _ms(r.percentile(50)), _ms(r.percentile(99)), str(r.errors)])
     logins = (f"{len(s.logins)} done ({s.login_rate:,.1f}/s), p50 {_ms(load.percentile_ms(s.logins, 50))} ms, "
               f"503 busy {s.login_busy}, errors {s.login_errors}")
-    rows[1].append(logins)
-    rows[0].append("-")
-    for row in rows:
-        row += ["-", ""]
+    rows: list[Row] = [
+        ["idle", _ms(s.idle.percentile(50)), _ms(s.idle.percentile(99)), str(s.idle.errors), "-", "-", ""],
+        [f"{len(emails)} parallel logins", _ms(s.during.percentile(50)), _ms(s.during.percentile(99)),
+         str(s.during.errors), logins, "-", ""],
+    ]
     print(f"  GET /items idle p50 {rows[0][1]} ms p99 {rows[0][2]} ms; during the storm p50 {rows[1][1]} ms "
           f"p99 {rows[1][2]} ms; logins {logins}", file=sys.stderr, flush=True)
     return rows
@@ -236,16 +234,17 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path, figures
     # items/get's first event has no token: a 401 that needs no database, so the figure is the
     # function's own start-up. health's first event connects to PostgreSQL and Redis: reported beside
     # it for what a real first request costs.
-    cases = [("items/get", f"/{seeded.first_id}", None), ("ops/health", "", None),
-             ("reference: one pydantic model", "", cold.reference_source(data_dir / "cold-reference"))]
+    # Each case: (label, path suffix, whose deployed dependencies it runs on, source if not the function's).
+    cases = [("items/get", f"/{seeded.first_id}", "items/get", None), ("ops/health", "", "ops/health", None),
+             ("reference: one pydantic model", "", "items/get",
+              cold.reference_source(data_dir / "cold-reference"))]
     functions = {f.qualified: f for f in manifest.load()}
-    site = cold.site_packages(bundle.requirements(functions["items/get"]), data_dir)
+    sites = {name: cold.site_packages(bundle.requirements(functions[name]), data_dir)
+             for name in {deps for _, _, deps, _ in cases}}
     rows: list[Row] = []
-    for function, suffix, source in cases:
+    for function, suffix, deps, source in cases:
         event = build_event("GET", suffix, "", headers, b"")
-        if source is None:
-            site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
-        c = cold.measure(ROOT, function, event, process.child_env(env), site, source=source)
+        c = cold.measure(ROOT, function, event, process.child_env(env), sites[deps], source=source)
         if function == "items/get":
             figures.cold_ms["function"], figures.cold_function = c.in_process_ms, function
         elif source is not None:
