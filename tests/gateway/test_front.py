@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pg8000.native
 import pytest
@@ -24,11 +23,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from localenv import process, scratch
-from shared.db import connect_args
-from tests.conftest import wait_until
 from localenv.front import Front
+from shared.db import connect_args
+from tests.conftest import ROOT, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "0c6b8c1e-2a1f-4f8e-9d4c-3b1f0a9e8d7c:front-test-key"
 
 
