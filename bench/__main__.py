@@ -29,19 +29,18 @@ import os
 import platform
 import random
 import signal
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cold, feed, limit, load, seed, storm  # noqa: E402
 from localenv import process  # noqa: E402
+from localenv.front import Front  # noqa: E402
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -51,23 +50,16 @@ log = logging.getLogger("ims.bench")
 
 # --- set-up ------------------------------------------------------------------------------------
 
-class Gateway:
-    """The gateway in its own process (its own GIL), on 127.0.0.1 and a free port."""
+class Gateway(Front):
+    """The front (gunicorn, IMS_WORKERS workers) in its own process (its own GILs), on 127.0.0.1 and a
+    free port; what the bench adds: a quiet log level and waiting until it answers."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "w")
-        # The self-hosted front (gunicorn, IMS_WORKERS workers) on a free loopback port; it prints its URL.
-        env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0", "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
-        line = process.read_line(self.proc, 60)
-        if not line.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"the gateway did not start; see {log_path}")
-        self.url = line
-        parts = urlsplit(line)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        try:
+            super().__init__({**env, "IMS_LOG_LEVEL": env.get("IMS_LOG_LEVEL", "WARNING")}, log_path)
+        except RuntimeError:
+            raise RuntimeError(f"the gateway did not start; see {log_path}") from None
 
     def wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -83,9 +75,8 @@ class Gateway:
                 raise RuntimeError(f"the gateway is not healthy: {problem!r}; see {self.log_path}")
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        process.stop(self.proc, 15)
-        self._log.close()
+    def stop(self, timeout: float = 15) -> int:
+        return super().stop(timeout)
 
 
 def request(gw: Gateway, method: str, path: str, body: Any = None,
@@ -223,15 +214,13 @@ def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, se
 
 def _storm_rows(gw: Gateway, token: str, emails: list[str], warmup: float, seconds: float) -> list[Row]:
     s = storm.run(gw.host, gw.port, token, emails, warmup, seconds)
-    rows: list[Row] = []
-    for label, r in (("idle", s.idle), (f"{len(emails)} parallel logins", s.during)):
-        rows.append([label, _ms(r.percentile(50)), _ms(r.percentile(99)), str(r.errors)])
     logins = (f"{len(s.logins)} done ({s.login_rate:,.1f}/s), p50 {_ms(load.percentile_ms(s.logins, 50))} ms, "
               f"503 busy {s.login_busy}, errors {s.login_errors}")
-    rows[1].append(logins)
-    rows[0].append("-")
-    for row in rows:
-        row += ["-", ""]
+    rows: list[Row] = [
+        ["idle", _ms(s.idle.percentile(50)), _ms(s.idle.percentile(99)), str(s.idle.errors), "-", "-", ""],
+        [f"{len(emails)} parallel logins", _ms(s.during.percentile(50)), _ms(s.during.percentile(99)),
+         str(s.during.errors), logins, "-", ""],
+    ]
     print(f"  GET /items idle p50 {rows[0][1]} ms p99 {rows[0][2]} ms; during the storm p50 {rows[1][1]} ms "
           f"p99 {rows[1][2]} ms; logins {logins}", file=sys.stderr, flush=True)
     return rows
@@ -245,16 +234,17 @@ def _cold_rows(env: dict[str, str], seeded: seed.Seeded, data_dir: Path, figures
     # items/get's first event has no token: a 401 that needs no database, so the figure is the
     # function's own start-up. health's first event connects to PostgreSQL and Redis: reported beside
     # it for what a real first request costs.
-    cases = [("items/get", f"/{seeded.first_id}", None), ("ops/health", "", None),
-             ("reference: one pydantic model", "", cold.reference_source(data_dir / "cold-reference"))]
+    # Each case: (label, path suffix, whose deployed dependencies it runs on, source if not the function's).
+    cases = [("items/get", f"/{seeded.first_id}", "items/get", None), ("ops/health", "", "ops/health", None),
+             ("reference: one pydantic model", "", "items/get",
+              cold.reference_source(data_dir / "cold-reference"))]
     functions = {f.qualified: f for f in manifest.load()}
-    site = cold.site_packages(bundle.requirements(functions["items/get"]), data_dir)
+    sites = {name: cold.site_packages(bundle.requirements(functions[name]), data_dir)
+             for name in {deps for _, _, deps, _ in cases}}
     rows: list[Row] = []
-    for function, suffix, source in cases:
+    for function, suffix, deps, source in cases:
         event = build_event("GET", suffix, "", headers, b"")
-        if source is None:
-            site = cold.site_packages(bundle.requirements(functions[function]), data_dir)
-        c = cold.measure(ROOT, function, event, process.child_env(env), site, source=source)
+        c = cold.measure(ROOT, function, event, process.child_env(env), sites[deps], source=source)
         if function == "items/get":
             figures.cold_ms["function"], figures.cold_function = c.in_process_ms, function
         elif source is not None:

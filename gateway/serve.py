@@ -23,17 +23,15 @@ worker of each front (the one holding a lock file in the run's own directory), a
 so replicas never fire a trigger twice. /api/v1/metrics is one exposition, in the format the scraper
 asks for, of the ops/metrics function's business gauges and every worker's request metrics
 (gateway.http_metrics). Password hashing is bounded
-for the front as a whole (HostSlots), not per worker.
+for the front as a whole (gateway.locks.HostSlots), not per worker.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import math
 import os
-import random
 import shutil
 import signal
 import socket
@@ -50,6 +48,8 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from gateway.locks import CronLeader, HostSlots
+
 log = logging.getLogger("ims.gateway")
 # With the process id: several workers write to one stream.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
@@ -61,7 +61,7 @@ class Settings:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         env = dict(os.environ if env is None else env)
         self.host = env.get("IMS_HOST") or "127.0.0.1"
-        self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000))
+        self.port = _number(env, "IMS_PORT", int(env.get("PORT") or 8000), minimum=0)  # 0: a free port
         self.workers = _number(env, "IMS_WORKERS", usable_cpus())
         self.threads = _number(env, "IMS_THREADS", 8)
         self.keepalive = _number(env, "IMS_KEEPALIVE", 75)
@@ -89,12 +89,12 @@ def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return cpus
 
 
-def _number(env: dict[str, str], name: str, default: int) -> int:
+def _number(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or (int(raw) < 1 and name != "IMS_PORT"):
-        raise SystemExit(f"{name} must be a whole number{'' if name == 'IMS_PORT' else ' above 0'}, not {raw!r}")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SystemExit(f"{name} must be a whole number{f' of at least {minimum}' if minimum else ''}, not {raw!r}")
     return int(raw)
 
 
@@ -222,94 +222,6 @@ class _Logger(glogging.Logger):
 
     def close_on_exec(self) -> None:
         pass
-
-
-# --- the scheduled triggers: one worker per front -----------------------------------------------
-
-class CronLeader:
-    """Whether this worker fires the scheduled triggers: the one that holds the lock file. When it
-    exits, the lock is free and another worker takes it at its next scheduled minute."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def held(self) -> bool:
-        if self._fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            self._fd = fd
-        return True
-
-    def claim(self, trigger: Any, minute: Any) -> bool:
-        """The Scheduler's claim in a worker: only the lock holder asks the database (gateway.openwhisk.cron.claim)."""
-        from gateway.openwhisk import cron
-
-        return self.held() and cron.claim(trigger, minute)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-# --- bcrypt: one bound for every worker --------------------------------------------------------
-
-class HostSlots:
-    """At most `size` holders at once among every process using `directory`: each slot is a lock file
-    held with flock, so a worker that dies (even killed) frees its slot with it. The workers' password
-    checks share this bound (IMS_BCRYPT_CONCURRENCY for the whole front, not per worker).
-
-    A request waiting for a slot holds one of its worker's threads; at most `max_waiting` of a worker's
-    threads wait, so a login storm leaves the others to every other request. Past that the sign-in is
-    answered 503 with Retry-After at once, as when a dependency is saturated."""
-
-    POLL = 0.01  # seconds between looks when every slot is taken (a bcrypt check takes ~0.25 s)
-
-    def __init__(self, directory: Path, size: int, max_waiting: int) -> None:
-        directory.mkdir(exist_ok=True)
-        self.paths = [directory / f"slot-{i}" for i in range(size)]
-        for path in self.paths:
-            path.touch()
-        self.max_waiting = max_waiting
-        self._waiting = 0
-        self._lock = threading.Lock()
-        self._held = threading.local()
-
-    def _try(self) -> int | None:
-        for path in random.sample(self.paths, len(self.paths)):
-            fd = os.open(path, os.O_RDWR)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                os.close(fd)
-        return None
-
-    def __enter__(self) -> None:
-        fd = self._try()
-        if fd is None:
-            with self._lock:
-                if self._waiting >= self.max_waiting:
-                    from shared import errors
-
-                    raise errors.ServiceUnavailable("Too many passwords are being checked at once; retry shortly.",
-                                                    code="busy", headers={"Retry-After": "1"})
-                self._waiting += 1
-            try:
-                while (fd := self._try()) is None:
-                    time.sleep(self.POLL)
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-        self._held.fd = fd
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._held.fd)  # closing the descriptor releases its lock
 
 
 # --- the application ---------------------------------------------------------------------------

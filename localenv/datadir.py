@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.locks import try_lock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,14 +36,11 @@ def lock(data_dir: Path) -> Lock:
     """Take data_dir/ims.lock or exit with a message naming the process that holds it."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / "ims.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
+    fd = try_lock(path, 0o644)
+    if fd is None:
+        holder = path.read_text(errors="replace")[:32].strip() or "unknown"
         raise SystemExit(f"IMS is already running with data dir {data_dir} (pid {holder}); "
-                         "stop it first or set IMS_DATA_DIR") from None
+                         "stop it first or set IMS_DATA_DIR")
     # The lock, not the pid, is what counts (it dies with the process); the pid is for the message.
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())

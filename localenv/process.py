@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+from typing import Any
 
 
 def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -33,7 +34,7 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return proc.stdout.readline().strip() if ready else ""
 
 
-def stop(proc: subprocess.Popen[str], timeout: float = 10) -> int:
+def stop(proc: subprocess.Popen[Any], timeout: float = 10) -> int:
     """SIGTERM, then wait; kill only if the child does not exit in `timeout` s."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

@@ -141,7 +141,7 @@ def adopt_orphans() -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether process `pid` runs; a zombie (dead, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
@@ -248,7 +248,7 @@ class Postgres(Embedded):
                 os.waitpid(pid, os.WNOHANG)  # reap it if it is our (adopted) child and has exited
             except ChildProcessError:
                 pass
-        return bool(pid) and _alive(pid)
+        return bool(pid) and alive(pid)
 
     def restart(self) -> None:
         _reap("postgres")  # the dead postmaster's workers we adopted
@@ -310,7 +310,7 @@ class Redis(Embedded):
             left = int(self.pidfile.read_text().strip() or 0)
         except (OSError, ValueError):
             left = 0
-        if left and _alive(left) and self._answers():  # left running by a gateway that crashed: reuse it
+        if left and alive(left) and self._answers():  # left running by a gateway that crashed: reuse it
             self.pid = left
         else:
             self.restart()
@@ -353,7 +353,7 @@ class Redis(Embedded):
     def alive(self) -> bool:
         if self.proc is not None:
             return self.proc.poll() is None
-        return _alive(self.pid)
+        return alive(self.pid)
 
     def _end(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -10,8 +10,10 @@ import itertools
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Iterator
@@ -120,6 +122,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def run_threads(count: int, work: Callable[[int], list[Any]]) -> list[Any]:
+    """Run work(i) on `count` threads released at once; every thread's results, flattened, in order of i."""
+    barrier = threading.Barrier(count)
+
+    def start(i: int) -> list[Any]:
+        barrier.wait(timeout=60)
+        return work(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(start, i) for i in range(count)]
+        return [r for f in futures for r in f.result(timeout=120)]
 
 
 class SettingsEnv:

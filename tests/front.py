@@ -4,24 +4,17 @@
 thread, so the functions run here and the tests that change settings (settings_env, publishing_to)
 reach them. It is a harness, not a server: what a server does (refusing smuggled requests, bounding slow
 clients, keep-alive, graceful stop, workers, metrics across them) is tested against `Front`, the real
-gunicorn front (gateway.serve) in a child process, as a deployment runs it.
+gunicorn front (gateway.serve) in a child process, as a deployment runs it (localenv.front.Front).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
-
-from localenv import process
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -53,28 +46,3 @@ def in_process(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-class Front:
-    """`python -m gateway.serve` (the self-hosted front) in a child process on a free port, logging
-    to `log`. `env` is the whole environment of the child. Its own process group (the pid's), which a
-    test signals as a terminal's Ctrl-C would."""
-
-    def __init__(self, env: dict[str, str], log: Path, timeout: float = 60) -> None:
-        self.log = log
-        env = {**env, "IMS_HOST": "127.0.0.1", "IMS_PORT": "0"}
-        with open(log, "w") as sink:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway.serve"], cwd=ROOT, env=env, text=True,
-                                         stdout=subprocess.PIPE, stderr=sink, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)  # a group of its own, as under a terminal
-        self.url = process.read_line(self.proc, timeout)
-        if not self.url.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"the front did not start:\n{self.text()}")
-        self.host, self.port = self.url.removeprefix("http://").rsplit(":", 1)[0], int(self.url.rsplit(":", 1)[1])
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 60) -> int:
-        return process.stop(self.proc, timeout)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import jwt
 import pytest
@@ -19,7 +19,8 @@ import pytest
 from shared import db, settings
 from tests.api.helpers import V1, assert_problem, assert_validation, login
 from tests.client import Api
-from tests.conftest import JWT_SECRET, ROOT, loopback_address, make_user, settings_env, unique, wait_until
+from tests.conftest import (JWT_SECRET, ROOT, loopback_address, make_user, run_threads, settings_env, unique,
+                            wait_until)
 
 WRONG = "wrong-password"
 
@@ -35,29 +36,12 @@ def audit(api: Api, manager: dict, **filters: Any) -> list[dict]:
     return res.json()["data"]
 
 
-def burst(n: int, call: Callable[[int], Any]) -> list[Any]:
-    """`call(i)` for i in range(n), all released at once from n threads; their results in order."""
-    gate = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        gate.wait()
-        results[i] = call(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 # --- the throttle: counted before the check, atomically -----------------------------------------
 
 def test_forty_parallel_wrong_passwords_reach_bcrypt_only_up_to_the_limit(api, manager, client_from):
     user = make_user(api, manager)
     attacker = client_from()
-    statuses = Counter(r.status for r in burst(40, lambda i: attempt(attacker, user["email"])))
+    statuses = Counter(r.status for r in run_threads(40, lambda i: [attempt(attacker, user["email"])]))
     assert statuses == {401: 5, 429: 35}
     # what reached bcrypt is what failed there; everything else was refused before it
     uid = user["user"]["id"]
@@ -72,15 +56,15 @@ def test_the_right_password_in_a_burst_of_wrong_ones_is_refused(api, manager, cl
     attacker = client_from()
     bucket = f"pair:{user['email']} {attacker.source[0]}"
 
-    def one(i: int):
+    def one(i: int) -> list[Any]:
         if i < 39:
-            return attempt(attacker, user["email"])
+            return [attempt(attacker, user["email"])]
         # the right one goes while the burst is in flight, once five attempts have been counted
         wait_until(lambda: (db.one("SELECT attempts FROM login_attempts WHERE bucket = :b", b=bucket)
                             or {"attempts": 0})["attempts"] >= 5, what="five counted attempts")
-        return attempt(attacker, user["email"], user["password"])
+        return [attempt(attacker, user["email"], user["password"])]
 
-    results = burst(40, one)
+    results = run_threads(40, one)
     assert_problem(results[39], 429)
     assert Counter(r.status for r in results[:39]) == {401: 5, 429: 34}
 
@@ -445,7 +429,7 @@ def create_manager(database_url: str, email: str, name: str, password: str | Non
 
 
 def test_without_the_first_user_rule_an_operator_creates_the_manager(own_database, tmp_path):
-    from tests.front import Front
+    from localenv.front import Front
 
     migrated = subprocess.run([sys.executable, "-m", "shared.migrate"], cwd=ROOT, timeout=120,
                               env=_child_env(DATABASE_URL=own_database), capture_output=True, text=True)

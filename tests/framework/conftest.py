@@ -5,8 +5,6 @@ receives the mail the chained mailer and the digest send."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from localenv import process
 from tests.conftest import ROOT, free_port, wait_until
 from tests.notify.conftest import Inbox
 
@@ -57,26 +56,22 @@ def framework(target: str, env: dict[str, str], *, wait: bool = True) -> Iterato
     """`functions-framework --source gateway/framework.py --target <target>` on a free loopback port;
     stopped (SIGTERM, by its pid) afterwards. With `wait`, returns once it accepts connections."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ("PORT", "__OW_API_HOST", "__OW_API_KEY")}
+    environment = process.child_env()
+    for name in ("PORT", "__OW_API_HOST", "__OW_API_KEY"):  # the platform sets these, not us
+        environment.pop(name, None)
     environment.update(env, WORKERS="1", THREADS="8")
     log = Path(tempfile.mkstemp(prefix=f"ff-{target}-", suffix=".log")[1])
     with log.open("wb") as out:
-        process = subprocess.Popen([str(FRAMEWORK), "--source", SOURCE, "--target", target, "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    served = Served(f"http://127.0.0.1:{port}", process, log, target, port)
+        child = subprocess.Popen([str(FRAMEWORK), "--source", SOURCE, "--target", target, "--host", "127.0.0.1",
+                                  "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
+                                 stderr=subprocess.STDOUT)
+    served = Served(f"http://127.0.0.1:{port}", child, log, target, port)
     try:
         if wait:
             served.wait_ready()
         yield served
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        process.stop(child, 15)
         log.unlink(missing_ok=True)
 
 

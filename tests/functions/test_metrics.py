@@ -9,9 +9,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import errors
+from shared import errors, events
 from shared.services.metrics import BusinessCollector
-from tests.conftest import publishing_to, unique
+from tests.conftest import make_user, publishing_to, unique
 
 GAUGES = {"ims_items", "ims_stock_quantity", "ims_low_stock_items", "ims_open_alerts", "ims_active_users",
           "ims_outbox_pending", "ims_outbox_oldest_seconds", "ims_stream_length"}
@@ -35,16 +35,34 @@ def values(text: str) -> dict[str, float]:
 
 
 def test_metrics_are_prometheus_text_gauges_that_follow_the_inventory(api, manager):
-    content_type, before = scrape(api)
+    content_type, text = scrape(api)
     assert content_type == CONTENT_TYPE_PLAIN_0_0_4
-    assert set(values(before)) == GAUGES
+    before = values(text)
+    assert set(before) == GAUGES
     res = api.post("/api/v1/items", {"name": unique("Gauge"), "sku": unique("SKU"), "quantity": 7,
                                      "low_stock_threshold": 3}, token=manager["token"])
     assert res.status == 201, res.text
+    make_user(api, manager)
     after = values(scrape(api)[1])
-    assert after["ims_items"] == values(before)["ims_items"] + 1
-    assert after["ims_stock_quantity"] == values(before)["ims_stock_quantity"] + 7
-    assert after["ims_active_users"] >= 1 and after["ims_outbox_oldest_seconds"] >= 0
+    assert after["ims_items"] == before["ims_items"] + 1
+    assert after["ims_stock_quantity"] == before["ims_stock_quantity"] + 7
+    assert after["ims_active_users"] == before["ims_active_users"] + 1
+
+
+def test_the_outbox_gauges_follow_what_the_relay_has_not_published(api, manager):
+    events.relay()  # whatever earlier tests left unpublished
+    cleared = values(scrape(api)[1])
+    assert (cleared["ims_outbox_pending"], cleared["ims_outbox_oldest_seconds"]) == (0, 0)
+    with publishing_to("redis://127.0.0.1:1/0"):  # nothing listens on port 1: the event stays in the outbox
+        res = api.post("/api/v1/items", {"name": unique("Gauge"), "sku": unique("SKU"), "quantity": 1},
+                       token=manager["token"])
+        assert res.status == 201, res.text
+        pending = values(scrape(api)[1])
+    assert pending["ims_outbox_pending"] >= 1  # the item's events (created, and its low-stock alert)
+    assert 0 < pending["ims_outbox_oldest_seconds"] < 60  # the age of what was just written, not of older events
+    assert events.relay() == pending["ims_outbox_pending"]
+    relayed = values(scrape(api)[1])
+    assert (relayed["ims_outbox_pending"], relayed["ims_outbox_oldest_seconds"]) == (0, 0)
 
 
 def test_metrics_speak_openmetrics_to_a_scraper_that_asks_for_it(api):

@@ -116,7 +116,7 @@ def test_one_worker_per_host_fires_and_replicas_still_fire_once(services, tmp_pa
     """The front's workers (gateway.serve): two workers of one host share a lock file, a replica has its
     own; each minute fires once in all, from the lock holder of a host, and when the holder exits
     the other worker of its host takes over."""
-    from gateway.serve import CronLeader
+    from gateway.locks import CronLeader
 
     schedule = _schedule()
     fired: list[tuple[str, dt.datetime]] = []

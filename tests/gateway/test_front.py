@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pg8000.native
 import pytest
@@ -24,11 +23,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from localenv import process, scratch
+from localenv.front import Front
 from shared.db import connect_args
-from tests.conftest import wait_until
-from tests.front import Front
+from tests.conftest import ROOT, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "0c6b8c1e-2a1f-4f8e-9d4c-3b1f0a9e8d7c:front-test-key"
 
 
@@ -382,7 +380,7 @@ def test_a_stop_signal_under_load_finishes_every_request_then_exits_0(front_env,
                  b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
     threading.Event().wait(0.5)  # a worker thread is now reading that body
     if sig == signal.SIGINT:
-        os.killpg(server.proc.pid, sig)  # as a terminal does: its own group (tests.front.Front), every process
+        os.killpg(server.proc.pid, sig)  # as a terminal does: its own group (localenv.front.Front), every process
     else:
         os.kill(server.proc.pid, sig)
     try:

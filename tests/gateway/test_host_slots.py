@@ -1,4 +1,4 @@
-"""The front's bcrypt bound (gateway.serve.HostSlots): shared by every worker process, freed by a
+"""The front's bcrypt bound (gateway.locks.HostSlots): shared by every worker process, freed by a
 worker that dies holding it, and never waited for by more than a few of a worker's threads."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.serve import HostSlots
+from gateway.locks import HostSlots
+from localenv import process
 from shared import errors
-from tests.conftest import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, wait_until
 
 
 @contextmanager
@@ -26,20 +25,18 @@ def held_elsewhere(directory: Path, size: int) -> Iterator[subprocess.Popen[str]
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from gateway.serve import HostSlots
+        from gateway.locks import HostSlots
         with HostSlots(Path({str(directory)!r}), {size}, max_waiting=1):
             print("held", flush=True)
             time.sleep(600)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
     try:
-        assert proc.stdout.readline().strip() == "held"
+        assert process.read_line(proc, 30) == "held"
         yield proc
     finally:
         proc.kill()
-        proc.wait(5)
-        proc.stdout.close()
+        process.stop(proc, 5)
 
 
 class Entrant:
@@ -85,7 +82,7 @@ def test_past_max_waiting_a_request_is_refused_at_once_instead_of_holding_a_thre
     with held_elsewhere(tmp_path, 1) as holder:
         slots = HostSlots(tmp_path, 1, max_waiting=1)
         waiting = Entrant(slots)  # the one thread allowed to wait
-        wait_until(lambda: slots._waiting == 1, what="the first waiter")
+        wait_until(lambda: slots._waiting == 1, what="the first waiter")  # no outward sign of waiting but this
         with pytest.raises(errors.ServiceUnavailable) as refused:
             with slots:
                 pass

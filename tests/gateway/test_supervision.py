@@ -62,15 +62,7 @@ def _pid(path: Path) -> int:
 def _kill(pid: int) -> None:
     """SIGKILL a server this test's gateway started, and wait until it is gone (not merely a zombie)."""
     os.kill(pid, signal.SIGKILL)
-
-    def gone() -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rpartition(")")[2].split()[0] == "Z"
-        except FileNotFoundError:
-            return True
-
-    wait_until(gone, 10, f"process {pid} to die")
+    wait_until(lambda: not servers.alive(pid), 10, f"process {pid} to die")
 
 
 @contextlib.contextmanager

@@ -3,13 +3,11 @@ replays to the quantity. Real threads, each on its own keep-alive connection, th
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from shared import db
-from tests.conftest import unique
+from tests.conftest import run_threads, unique
 
 
 def new_item(api, manager, quantity: int, threshold: int = 10) -> dict[str, Any]:
@@ -17,19 +15,6 @@ def new_item(api, manager, quantity: int, threshold: int = 10) -> dict[str, Any]
                                      "low_stock_threshold": threshold}, token=manager["token"])
     assert res.status == 201, res.text
     return res.json()
-
-
-def run_threads(count: int, work: Callable[[int], list[Any]]) -> list[Any]:
-    """Run work(i) on `count` threads released at once; every thread's results, flattened."""
-    barrier = threading.Barrier(count)
-
-    def start(i: int) -> list[Any]:
-        barrier.wait(timeout=60)
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(start, i) for i in range(count)]
-        return [r for f in futures for r in f.result(timeout=120)]
 
 
 def assert_ledger_replays(item_id: int, quantity: int) -> list[dict[str, Any]]:

@@ -23,8 +23,8 @@ import pytest
 from gateway import manifest
 from gateway.platform_event import build_event
 from shared import db, events, migrate
-from tests.conftest import free_port, settings_env, unique, wait_until
-from tests.shared.test_concurrency import assert_ledger_replays, run_threads
+from tests.conftest import free_port, run_threads, settings_env, unique, wait_until
+from tests.shared.test_concurrency import assert_ledger_replays
 
 POOL_SIZE = 3  # server connections PgBouncer may open to the database
 CLIENTS = 16  # client connections (warm containers), each with its own prepared statements
