@@ -16,8 +16,6 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from localenv import datadir, servers
 
@@ -34,30 +32,6 @@ def _password() -> str:
     if getpass.getpass("Again: ") != password:
         raise SystemExit("the two passwords differ")
     return password
-
-
-@contextmanager
-def _database() -> Iterator[None]:
-    """DATABASE_URL, or the embedded server of the data dir (stopped after if we started it)."""
-    if os.environ.get("DATABASE_URL"):
-        yield
-        return
-    data_dir = datadir.data_dir()
-    try:
-        held: datadir.Lock | None = datadir.lock(data_dir)
-    except SystemExit:
-        held = None  # `make run` holds it: its PostgreSQL is running, and we only connect to it
-    postgres = servers.Postgres(data_dir)  # make run's server when it is up, else started here
-    try:
-        os.environ["DATABASE_URL"] = postgres.url()
-        yield
-    finally:
-        from shared import db
-
-        db.close_pool()
-        if held is not None:  # we started it, so we stop it
-            postgres.stop()
-            held.release()
 
 
 def create_manager(email: str, name: str) -> int:
@@ -82,7 +56,7 @@ def create_manager(email: str, name: str) -> int:
         os.environ["REDIS_URL"] = "redis://127.0.0.1:1/0"
         logging.getLogger("ims.events").setLevel(logging.CRITICAL)
     os.environ.setdefault("JWT_SECRET", "unused-by-create-manager-" + "x" * 32)
-    with _database():
+    with servers.database():
         from shared import migrate
         from shared.services import users
 

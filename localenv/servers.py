@@ -406,3 +406,31 @@ def start_services(data_dir: Path) -> Services:
         services.stop()  # don't leave a half-started pair behind
         raise
     return services
+
+
+@contextmanager
+def database() -> Iterator[None]:
+    """DATABASE_URL, or else the embedded PostgreSQL of `make run`'s data dir (IMS_DATA_DIR) set as
+    DATABASE_URL: the running one when `make run` is up, else started here and stopped after (operator
+    commands: create-manager, backup, restore)."""
+    from localenv import datadir
+
+    if os.environ.get("DATABASE_URL"):
+        yield
+        return
+    data_dir = datadir.data_dir()
+    try:
+        held: datadir.Lock | None = datadir.lock(data_dir)
+    except SystemExit:
+        held = None  # `make run` holds it: its PostgreSQL is running, and we only connect to it
+    postgres = Postgres(data_dir)  # make run's server when it is up, else started here
+    try:
+        os.environ["DATABASE_URL"] = postgres.url()
+        yield
+    finally:
+        from shared import db
+
+        db.close_pool()
+        if held is not None:  # we started it, so we stop it
+            postgres.stop()
+            held.release()

@@ -24,7 +24,13 @@ SELECT (SELECT count(*) FROM items) AS items,
        (SELECT count(*) FROM users WHERE is_active) AS active_users,
        (SELECT count(*) FROM events WHERE published_at IS NULL) AS outbox_pending,
        (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM events
-         WHERE published_at IS NULL) AS outbox_oldest_seconds"""
+         WHERE published_at IS NULL) AS outbox_oldest_seconds,
+       (SELECT extract(epoch FROM max(finished_at)) FROM backup_runs
+         WHERE kind = 'backup' AND succeeded) AS backup_last_success_timestamp_seconds,
+       (SELECT size_bytes FROM backup_runs WHERE kind = 'backup' AND succeeded
+         ORDER BY finished_at DESC, id DESC LIMIT 1) AS backup_last_size_bytes,
+       (SELECT extract(epoch FROM max(finished_at)) FROM backup_runs
+         WHERE kind = 'backup' AND NOT succeeded) AS backup_last_failure_timestamp_seconds"""
 
 # Each gauge is `ims_<column>`, in this order; stream_length comes from Redis, not from _GAUGES.
 _HELP = {
@@ -35,6 +41,9 @@ _HELP = {
     "active_users": "Active user accounts.",
     "outbox_pending": "Outbox events not yet marked published by the relay.",
     "outbox_oldest_seconds": "Age of the oldest event the relay has not marked published.",
+    "backup_last_success_timestamp_seconds": "When the last successful backup finished (absent: none yet).",
+    "backup_last_size_bytes": "Size of the last successful backup's dump.",
+    "backup_last_failure_timestamp_seconds": "When the last failed backup run ended (absent: none failed).",
     "stream_length": "Entries in the Redis stream ims:events.",
 }
 
