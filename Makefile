@@ -4,13 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test infra-test bench bundle deploy migrate relay trigger create-manager clean
+.PHONY: help install run test infra-test bench backup restore backup-list bundle deploy migrate relay trigger create-manager clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
 	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
 	@echo "make infra-test   build the Knative image with buildah and test it running under podman (as root)"
 	@echo "make bench    seed 100k items and print performance figures"
+	@echo "make backup   pg_dump the database to BACKUP_URL (s3://bucket/prefix) with a manifest; prune by retention"
+	@echo "make restore [KEY=…] [FORCE=1]   restore the newest (or KEY) backup into DATABASE_URL, verified"
+	@echo "make backup-list   list the backups under BACKUP_URL"
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
 	@echo "make deploy   preflight (settings, migrations), make bundle, doctl serverless deploy build/do --remote-build"
 	@echo "make migrate  apply migrations to DATABASE_DIRECT_URL (else DATABASE_URL)"
@@ -36,6 +39,15 @@ infra-test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+backup: $(STAMP)
+	$(BIN)/python -m backup take
+
+restore: $(STAMP)
+	$(BIN)/python -m backup restore $(if $(KEY),--key "$(KEY)") $(if $(filter 1 true yes,$(FORCE)),--force)
+
+backup-list: $(STAMP)
+	$(BIN)/python -m backup list
 
 bundle: $(STAMP)
 	$(BIN)/python -m gateway.bundle

@@ -97,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--force", action="store_true", help="replace the target's contents if it is not empty")
     commands.add_parser("list", help="list the backups under BACKUP_URL, oldest first")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     direct = os.environ.get("DATABASE_DIRECT_URL") or args.command == "list"
     with contextlib.nullcontext() if direct else servers.database():  # unset: make run's embedded one
         try:
-            conf = settings.load()
+            conf = settings.load(database=args.command != "list")
         except settings.ConfigError as exc:
             print(f"backup: {exc}", file=sys.stderr)
             return 2

@@ -38,8 +38,8 @@ def _count(env: dict[str, str], name: str, default: int, problems: list[str], mi
     return int(raw)
 
 
-def load(env: dict[str, str] | None = None) -> Config:
-    """The settings, or ConfigError naming every problem at once."""
+def load(env: dict[str, str] | None = None, database: bool = True) -> Config:
+    """The settings, or ConfigError naming every problem at once (`database=False`: listing only)."""
     env = dict(os.environ if env is None else env)
     problems: list[str] = []
     url = env.get("BACKUP_URL", "").strip()
@@ -50,7 +50,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         problems.append(f"BACKUP_URL must look like s3://bucket/prefix, not {url!r}")
     prefix = parts.path.strip("/")
     database_url = env.get("DATABASE_DIRECT_URL") or env.get("DATABASE_URL") or ""
-    if not database_url:
+    if database and not database_url:
         problems.append("DATABASE_URL is not set")
     sse = env.get("BACKUP_SSE", "").strip()
     if sse and sse not in SSE_CHOICES:

@@ -13,7 +13,6 @@ publishes it within a minute, or `make relay` at once).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
@@ -26,7 +25,6 @@ from backup.retention import Backup
 from backup.store import Store, manifest_key
 from shared import db, events
 
-log = logging.getLogger("ims.backup")
 
 _CHUNK = 1024 * 1024
 _REPLACE = "DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
@@ -161,5 +159,4 @@ def restore(config: Config, store: Store, key: str | None = None, force: bool = 
         conn.simple("COMMIT")
     finally:
         conn.close()
-    log.info("restored %s (taken %s)", backup.key, manifest["taken_at"])
     return manifest

@@ -12,7 +12,6 @@ manifest nothing is pruned.
 from __future__ import annotations
 
 import hashlib
-import logging
 import subprocess
 import tempfile
 import time
@@ -24,7 +23,6 @@ from backup.config import Config
 from backup.store import Store, manifest_key, new_name
 from shared import db
 
-log = logging.getLogger("ims.backup")
 
 FORMAT = 1  # of the manifest
 
@@ -97,7 +95,6 @@ def take(config: Config, store: Store, now: datetime | None = None) -> dict[str,
         "seconds": round(time.monotonic() - started, 3),
     }
     store.put_manifest(manifest_key(key), manifest)
-    log.info("backup %s: %d bytes, sha256 %s", key, stream.size, manifest["sha256"])
     return manifest
 
 
@@ -106,6 +103,4 @@ def prune(config: Config, store: Store, now: datetime) -> list[retention.Backup]
     fails raises before anything is deleted."""
     doomed = retention.to_prune(store.list(), now=now, daily=config.keep_daily, weekly=config.keep_weekly)
     store.delete(doomed)
-    for backup in doomed:
-        log.info("pruned %s%s", backup.key, "" if backup.complete else " (incomplete)")
     return doomed
