@@ -106,3 +106,80 @@ def front_env(database_url: str, **extra: str) -> dict[str, str]:
     return process.child_env({"DATABASE_URL": database_url, "IMS_WORKERS": "1", **extra})
 
 
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback to `port` that forwards `budget` bytes of requests in all, then cuts every
+    connection and refuses new ones: an upload that fails half-way, at the network, for real."""
+
+    def __init__(self, port: int, budget: int) -> None:
+        import socket
+        import threading
+
+        self.port, self.budget, self.lock = port, budget, threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.budget <= 0:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            self.open += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any, metered: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if metered:
+                    with self.lock:
+                        self.budget -= len(data)
+                        cut = self.budget <= 0
+                    if cut:
+                        self.cut()
+                        return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        import socket
+
+        for sock in self.open:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def plant(endpoint: str, bucket: str, prefix: str, when: Any, complete: bool = True) -> str:
+    """A stand-in backup of an earlier day (a few bytes and, when complete, a manifest); its dump key."""
+    from backup.store import new_name
+
+    stem = f"{prefix}{new_name(when)}"
+    s3 = s3_client(endpoint)
+    s3.put_object(Bucket=bucket, Key=f"{stem}.dump", Body=b"PGDMP planted")
+    if complete:
+        s3.put_object(Bucket=bucket, Key=f"{stem}.json", Body=b'{"planted": true}')
+    return f"{stem}.dump"

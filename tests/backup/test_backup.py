@@ -226,3 +226,93 @@ def test_a_server_side_encrypted_backup_restores(small, backup_env, s3_endpoint,
     target = database("ims_backup_target")
     assert run_backup({**env, "DATABASE_URL": target}, "restore").returncode == 0
     assert query(target, "SELECT sku, quantity FROM items") == [{"sku": "B-1", "quantity": 7}]
+
+
+@pytest.fixture
+def bulky(small) -> str:
+    """`small` plus 12.8 MB of hex text: a dump of 7.5 MB, two parts of 5 MiB."""
+    query(small, "CREATE TABLE filler AS SELECT md5(i::text) || md5((i * 7)::text) AS t "
+                 "FROM generate_series(1, 200000) i; SELECT 1 AS done")
+    return small
+
+
+def test_an_upload_that_fails_half_way_leaves_no_backup_and_prunes_nothing(bulky, backup_env, s3_endpoint,
+                                                                            bucket):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.backup.conftest import CuttingProxy, plant
+
+    now = datetime.now(timezone.utc)
+    history = {plant(s3_endpoint, bucket, "nightly/", now - timedelta(days=d)) for d in range(1, 15)}
+    before = set(objects(s3_endpoint, bucket))
+    proxy = CuttingProxy(int(s3_endpoint.rsplit(":", 1)[1]), budget=6 * 1024 * 1024)  # the 2nd part dies
+    try:
+        failed = run_backup({**backup_env, "DATABASE_URL": bulky, "AWS_ENDPOINT_URL": proxy.url,
+                             "BACKUP_PART_SIZE_MB": "5"}, "take")
+    finally:
+        proxy.close()
+    assert failed.returncode == 1 and "backup failed" in failed.stderr, failed.stderr
+    assert set(objects(s3_endpoint, bucket)) == before  # no dump, no manifest, nothing pruned
+    s3 = s3_client(s3_endpoint)
+    assert len(before) == 28 and all(key in before for key in history)
+    runs = query(bulky, "SELECT succeeded, error FROM backup_runs")
+    assert len(runs) == 1 and runs[0]["succeeded"] is False and runs[0]["error"]
+    # The same run with the network intact stores a backup of two parts, then prunes the history
+    # to the policy: 7 days (today's new one and 6) and the newest of 4 ISO weeks.
+    done = run_backup({**backup_env, "DATABASE_URL": bulky, "BACKUP_PART_SIZE_MB": "5"}, "take")
+    assert done.returncode == 0, done.stderr
+    (manifest,) = [json.loads(b) for k, b in objects(s3_endpoint, bucket).items()
+                   if k.endswith(".json") and b != b'{"planted": true}']
+    assert manifest["size"] > 5 * 1024 * 1024
+    assert s3.head_object(Bucket=bucket, Key=manifest["key"])["ETag"].endswith('-2"')  # a two-part upload
+    assert "pruned" in done.stdout and 7 <= len(manifests(objects(s3_endpoint, bucket))) <= 10
+
+
+def test_the_job_prunes_a_60_day_history_to_exactly_the_policy(small, backup_env, s3_endpoint, bucket,
+                                                                monkeypatch):
+    """One backup a day from 2026-10-02 to 11-29, then the job runs on Monday 2026-11-30 (ISO week 49):
+    it keeps 11-24 … 11-30 (7 days) and the newest of weeks 47 and 46 (Sunday 11-22 and 11-15); week 48's
+    newest (11-29) is already a daily one. An unfinished upload of 10 days ago goes too."""
+    from datetime import datetime, timedelta, timezone
+
+    from backup import config, take
+    from backup.store import Store
+    from tests.backup.conftest import plant
+
+    now = datetime(2026, 11, 30, 3, 17, tzinfo=timezone.utc)
+    planted = {(now - timedelta(days=d)).date(): plant(s3_endpoint, bucket, "nightly/", now - timedelta(days=d))
+               for d in range(1, 60)}
+    orphan = plant(s3_endpoint, bucket, "nightly/", now - timedelta(days=10, hours=1), complete=False)
+    for name, value in {**backup_env, "DATABASE_URL": small}.items():
+        monkeypatch.setenv(name, value)
+    conf = config.load()
+    store = Store(conf)
+    manifest = take.take(conf, store, now)
+    pruned = take.prune(conf, store, now)
+
+    day = lambda d: datetime(2026, 11, d).date()  # noqa: E731
+    kept = {planted[day(d)] for d in (15, 22, 24, 25, 26, 27, 28, 29)} | {manifest["key"]}
+    assert {b.key for b in store.list()} == kept
+    assert {b.key for b in pruned} == (set(planted.values()) | {orphan}) - kept
+    assert take.prune(conf, store, now) == []  # nothing more on a second pass
+
+
+def test_metrics_show_the_last_successful_backup_and_the_last_failure(api, services, backup_env):
+    """ops/metrics reads backup_runs, which every run writes (here: the session's own database)."""
+    from tests.functions.test_metrics import scrape, values
+
+    env = {**backup_env, "DATABASE_URL": services["DATABASE_URL"]}
+    done = run_backup(env, "take")
+    assert done.returncode == 0, done.stderr
+    size = int(done.stdout.split()[2])
+    last = query(services["DATABASE_URL"], "SELECT extract(epoch FROM finished_at) AS t FROM backup_runs "
+                                            "WHERE succeeded ORDER BY id DESC LIMIT 1")[0]["t"]
+    gauges = values(scrape(api)[1])
+    assert gauges["ims_backup_last_size_bytes"] == size
+    assert gauges["ims_backup_last_success_timestamp_seconds"] == pytest.approx(float(last))
+
+    failed = run_backup({**env, "BACKUP_URL": "s3://no-such-bucket-for-ims/x"}, "take")
+    assert failed.returncode == 1
+    after = values(scrape(api)[1])
+    assert after["ims_backup_last_success_timestamp_seconds"] == gauges["ims_backup_last_success_timestamp_seconds"]
+    assert after["ims_backup_last_failure_timestamp_seconds"] >= after["ims_backup_last_success_timestamp_seconds"]
