@@ -1,8 +1,9 @@
 """The Redis stream `ims:events` as the live feed sees it: ids, events as sent to clients, replay, retention.
 
-An entry's fields are `event_id` (the outbox id), `event`, `data` (JSON text) and `ts`
-(shared/events.py writes them). A client receives `{"id": <stream id>, "event", "data", "ts"}`;
-the stream id is what it hands back as `last_event_id` to resume.
+An entry's fields are `event_id` (the outbox row's identity, `<id>@<created_at>`: only compared, to
+skip a duplicate), `event`, `data` (JSON text) and `ts` (shared/events.py writes them). A client
+receives `{"id": <stream id>, "event", "data", "ts"}`; the stream id is what it hands back as
+`last_event_id` to resume.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Event:
     id: str
     key: Key
     type: str
-    event_id: str  # the outbox id: the same event published twice (a relay after data loss) has one
+    event_id: str  # the outbox row's identity: the same event published twice (a relay after data loss) has one
     item_id: int | None
     data: dict[str, Any]
     payload: bytes  # the message as UTF-8 JSON
