@@ -45,6 +45,8 @@ class Client:
         self.expiry: asyncio.TimerHandle | None = None
 
     def wants(self, event: Event) -> bool:
+        if event.to_everyone:
+            return True
         if event.manager_only and self.role != "manager":
             return False
         if self.events is not None and event.type not in self.events:
