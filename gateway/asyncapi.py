@@ -4,7 +4,8 @@ It describes the realtime server as the application: it *sends* every declared e
 control messages on the channel `/ws`, and *receives* the client's `auth` and `subscribe` messages.
 Nothing is written here per event type: a type declared in shared.event_types appears with its
 payload schema and audience (`x-ims-audience`); the rows it carries (Item, Alert, …) are the API's
-own response models, as in /openapi.json.
+own response models, as in /openapi.json. The one declared type the feed never sends as itself,
+`data_restored`, is not a message here: clients receive it as `resync_required`, described so.
 """
 
 from __future__ import annotations
@@ -20,27 +21,35 @@ CHANNEL = "feed"
 
 _STREAM_ID = {"type": "string", "pattern": r"^\d+-\d+$",
               "description": "the stream id; hand the last one seen back as last_event_id to resume"}
-_EVENT_NAMES = {"type": "string", "enum": [t.name for t in event_types.DECLARED]}
+_SENT = [t for t in event_types.DECLARED if t.name in event_types.FEED_TYPES]  # as themselves
+_EVENT_NAMES = {"type": "string", "enum": [t.name for t in _SENT]}
 
-# The server's own messages: no stream id, never replayed.
-_CONTROL: dict[str, tuple[str, dict[str, Any]]] = {
+# The server's own messages, no stream id: (summary, data's properties, those required).
+_CONTROL: dict[str, tuple[str, dict[str, Any], list[str]]] = {
     "ready": ("Live: sent once any replay is done. Its last_event_id is a resume point even before an "
               "event arrives.", {
                   "last_event_id": {"anyOf": [_STREAM_ID, {"type": "null"}]},
                   "user": {"type": "object", "properties": {"id": {"type": "integer"},
                                                             "role": {"type": "string",
                                                                      "enum": ["manager", "staff"]}},
-                           "required": ["id", "role"]}}),
-    "resync_required": ("The last_event_id asked for can no longer be replayed (trimmed, or not from this "
-                        "stream): reload state from the REST API, then carry on with the live events.",
-                        {"reason": {"type": "string"}}),
+                           "required": ["id", "role"]}}, ["last_event_id", "user"]),
+    "resync_required": ("Reload state from the REST API, then carry on with the live events. Sent when the "
+                        "last_event_id asked for can no longer be replayed (trimmed, or not from this stream), "
+                        "and to every client, whatever its role and narrowing, when the database was restored "
+                        "from a backup (live, while catching up, or in a replay from before the restore); "
+                        "then `backup` names the backup restored.", {
+                            "reason": {"type": "string"},
+                            "backup": {"type": "string",
+                                       "description": "the backup restored (only after a restore)"}},
+                        ["reason"]),
     "subscribed": ("The narrowing now in force (null: all).", {
         "events": {"anyOf": [{"type": "array", "items": _EVENT_NAMES}, {"type": "null"}]},
-        "items": {"anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]}}),
+        "items": {"anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]}},
+        ["events", "items"]),
     "authenticated": ("A fresh token was accepted; the connection now lasts until it expires.",
-                      {"expires_at": {"type": "integer", "description": "Unix time"}}),
+                      {"expires_at": {"type": "integer", "description": "Unix time"}}, ["expires_at"]),
     "error": ("A message from the client the server could not use; the connection stays open.",
-              {"message": {"type": "string"}}),
+              {"message": {"type": "string"}}, ["message"]),
 }
 
 # What a client sends.
@@ -57,7 +66,8 @@ _CLIENT: dict[str, tuple[str, dict[str, Any], list[str]]] = {
 }
 
 _CHANNEL_DESCRIPTION = """Every event of the Redis stream `ims:events`, in stream order, to every client allowed \
-to see it (staff never receive a type declared for managers). Connect with an access token in the URL \
+to see it (staff never receive a type declared for managers); a restore of the database reaches every client \
+as `resync_required`. Connect with an access token in the URL \
 (`?token=`) or send it as the first message (`auth`); resume with `?last_event_id=`. Close codes: 4401 \
 no, invalid or expired token (get a fresh one, reconnect); 4400 malformed last_event_id, events or items \
 (fix the URL); 1008 too slow (reconnect with last_event_id; nothing is lost); 1013 the stream is \
@@ -68,7 +78,7 @@ def _model_schemas() -> dict[str, Any]:
     """The response models the declarations name, as /openapi.json has them."""
     from shared import models
 
-    names = sorted({f.schema for t in event_types.DECLARED for f in t.fields if isinstance(f.schema, str)})
+    names = sorted({f.schema for t in _SENT for f in t.fields if isinstance(f.schema, str)})
     _, top = models_json_schema([(getattr(models, name), "serialization") for name in names],
                                 ref_template=SCHEMA)
     return dict(sorted(top.get("$defs", {}).items()))
@@ -108,10 +118,10 @@ def _event_message(declared: event_types.EventType) -> dict[str, Any]:
     }
 
 
-def _control_message(name: str, summary: str, data: dict[str, Any]) -> dict[str, Any]:
+def _control_message(name: str, summary: str, data: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"name": name, "title": name, "summary": summary,
             "payload": _object({"event": {"type": "string", "const": name},
-                                "data": _object(data, list(data))}, ["event", "data"])}
+                                "data": _object(data, required)}, ["event", "data"])}
 
 
 def _client_message(name: str, summary: str, fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -129,13 +139,13 @@ def build(host: str = "127.0.0.1", port: int = 8001) -> dict[str, Any]:
     messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     schemas: dict[str, Any] = {"StreamId": _STREAM_ID, **_model_schemas()}
-    for declared in event_types.DECLARED:
+    for declared in _SENT:
         schemas[f"{declared.name}_data"] = _data_schema(declared)
         messages[declared.name] = _event_message(declared)
         operations[f"send_{declared.name}"] = _operation(
             "send", declared.name, declared.description, **{"x-ims-audience": declared.audience})
-    for name, (summary, data) in _CONTROL.items():
-        messages[name] = _control_message(name, summary, data)
+    for name, (summary, data, required) in _CONTROL.items():
+        messages[name] = _control_message(name, summary, data, required)
         operations[f"send_{name}"] = _operation("send", name, summary)
     for name, (summary, fields, required) in _CLIENT.items():
         messages[name] = _client_message(name, summary, fields, required)

@@ -23,7 +23,7 @@ log = logging.getLogger("ims.realtime")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read what it was sent
-_RECENT = 10_000  # outbox ids remembered to skip an event the relay re-published after Redis lost data
+_RECENT = 10_000  # outbox row identities remembered, to skip an event the relay re-published after Redis lost data
 
 
 class Client:
@@ -45,6 +45,8 @@ class Client:
         self.expiry: asyncio.TimerHandle | None = None
 
     def wants(self, event: Event) -> bool:
+        if event.to_everyone:
+            return True
         if event.manager_only and self.role != "manager":
             return False
         if self.events is not None and event.type not in self.events:

@@ -1,8 +1,11 @@
 """The Redis stream `ims:events` as the live feed sees it: ids, events as sent to clients, replay, retention.
 
-An entry's fields are `event_id` (the outbox id), `event`, `data` (JSON text) and `ts`
-(shared/events.py writes them). A client receives `{"id": <stream id>, "event", "data", "ts"}`;
-the stream id is what it hands back as `last_event_id` to resume.
+An entry's fields are `event_id` (the outbox row's identity, `<id>@<created_at>`: only compared, to
+skip a duplicate), `event`, `data` (JSON text) and `ts` (shared/events.py writes them). A client
+receives `{"id": <stream id>, "event", "data", "ts"}`; the stream id is what it hands back as
+`last_event_id` to resume. A `data_restored` entry is the exception: every client receives it as the
+server's own `{"event": "resync_required", "data": {"reason", "backup"}}`, since after a restore
+what it holds may be newer than the database.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from shared.events import STREAM
 
 log = logging.getLogger("ims.realtime")
 
-EVENT_TYPES = frozenset(event_types.TYPES)
+EVENT_TYPES = event_types.FEED_TYPES  # what a client may narrow to
+RESTORED_REASON = "the database was restored from a backup"
 
 REPLAY_BATCH = 500
 _ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -42,7 +46,7 @@ class Event:
     id: str
     key: Key
     type: str
-    event_id: str  # the outbox id: the same event published twice (a relay after data loss) has one
+    event_id: str  # the outbox row's identity: the same event published twice (a relay after data loss) has one
     item_id: int | None
     data: dict[str, Any]
     payload: bytes  # the message as UTF-8 JSON
@@ -53,6 +57,11 @@ class Event:
         # Staff see only what a declaration opens to them (shared.event_types): a type declared
         # manager-only, or not declared at all, never reaches them.
         return self.type not in event_types.STAFF_VISIBLE
+
+    @property
+    def to_everyone(self) -> bool:
+        """A restore concerns every client, whatever its role and narrowing (sent as resync_required)."""
+        return self.type == event_types.RESTORED
 
 
 def _item_id(data: dict[str, Any]) -> int | None:
@@ -74,9 +83,11 @@ def to_event(stream_id: str, fields: dict[str, str]) -> Event | None:
     except (KeyError, ValueError) as exc:
         log.warning("skipping stream entry %s: %s", stream_id, exc)
         return None
-    # `raw` is already JSON: splice it in rather than parse and dump it again.
-    payload = ('{"id":%s,"event":%s,"data":%s,"ts":%s}' % (
-        json.dumps(stream_id), json.dumps(type_), raw, json.dumps(ts))).encode()
+    if type_ == event_types.RESTORED:
+        payload = control("resync_required", {"reason": RESTORED_REASON, "backup": data.get("backup")}).encode()
+    else:  # `raw` is already JSON: splice it in rather than parse and dump it again.
+        payload = ('{"id":%s,"event":%s,"data":%s,"ts":%s}' % (
+            json.dumps(stream_id), json.dumps(type_), raw, json.dumps(ts))).encode()
     return Event(stream_id, parse_id(stream_id), type_, fields.get("event_id", ""), _item_id(data), data,
                  payload, text_frame(payload))
 

@@ -4,8 +4,10 @@ Everything else follows from this table: `shared.events.emit` refuses an undecla
 whose keys differ from the declaration, the movement statement's payloads are generated from it
 (`sql_payload`), the live feed shows staff only the types declared `staff=True` (manager-only is the
 default, so a new type is never shown to staff by accident), `/asyncapi.json` (gateway.asyncapi)
-describes it, and a test holds README's event table to it. Imports nothing heavy: every cold start
-and the realtime server read it.
+describes it, and a test holds README's event table to it. One type is never sent to live-feed
+clients as itself: `data_restored` (RESTORED) reaches every client as the feed's own
+`resync_required`, since after a restore whatever a client holds may be newer than the database.
+Imports nothing heavy: every cold start and the realtime server read it.
 
 A field's `schema` is a JSON Schema, or the name of a response model in `shared.models` (the row
 as the API returns it), which the AsyncAPI document resolves.
@@ -20,6 +22,7 @@ from typing import Any
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
 _WHO = {"type": "object", "properties": {"id": _INT}, "required": ["id"],
         "description": "the user who made the change"}
 _CHANGE = {"type": "string", "enum": ["created", "updated", "deleted"]}
@@ -121,10 +124,20 @@ DECLARED: tuple[EventType, ...] = (
         Field("reason", "why", {"type": "string",
                                 "enum": ["logout", "token_reused", "password_changed", "password_reset"]}),
     )),
+    EventType("data_restored", "The database was restored from a backup: everything written after "
+                               "the backup was taken is gone. The live feed never sends it as such: every "
+                               "client gets resync_required instead.", (
+        Field("backup", "the key of the backup restored", _STR),
+        Field("taken_at", "when that backup was taken (ISO 8601)", _TIME),
+    ), staff=True),
 )
 
 TYPES: dict[str, EventType] = {t.name: t for t in DECLARED}
 STAFF_VISIBLE = frozenset(t.name for t in DECLARED if t.staff)
+RESTORED = "data_restored"
+# What the live feed sends as itself (and a client may subscribe to): all but RESTORED, which every
+# client receives as resync_required whatever its role and narrowing.
+FEED_TYPES = frozenset(TYPES) - {RESTORED}
 
 
 class UndeclaredEvent(ValueError):

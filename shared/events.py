@@ -1,10 +1,19 @@
 """The outbox and its publisher to the Redis stream `ims:events`.
 
 Services write events into the `events` table in the transaction of the change (`emit`); after
-commit they are published (`publish`). Publishing is exactly once per event id: a Lua script adds
-the stream entry only if the event's marker key is new. If Redis is down the write still succeeds;
-`relay()` (scheduled `ops/relay`, and the gateway at start-up) publishes what was missed, in order.
-redis is imported here lazily, so a function that publishes nothing never loads it.
+commit they are published (`publish`). Publishing is exactly once per outbox row: a Lua script adds
+the stream entry only if the row's marker key `ims:published:<identity>` is new. If Redis is down the
+write still succeeds; `relay()` (scheduled `ops/relay`, and the gateway at start-up) publishes what
+was missed, in order. redis is imported here lazily, so a function that publishes nothing never loads it.
+
+A row's identity (`identity()`, also the stream entry's `event_id`) is its id *and* its creation
+time, `42@2026-11-21T06:20:00.123456Z`, not the id alone: restoring the database from a backup (or
+to any earlier point in time) rewinds the id sequence below ids Redis has already seen, and with
+ids alone every new event would find its marker taken and be dropped silently, here and in the live
+feed's duplicate check. The creation time tells the new row from the old one without scanning
+Redis. It is written in one canonical form (UTC, microseconds, `Z`) because a row reaches `publish`
+either from RETURNING (a datetime) or from a statement's json_agg (text, trailing zeros trimmed),
+and the after-commit publish and the relay must yield the same key for the same row.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from shared import db, errors, event_types, settings
@@ -96,18 +106,26 @@ def publish_after_commit(rows: list[dict[str, Any]]) -> None:
 
 
 def _ts(value: Any) -> str:
-    # Rows from a CTE's json_agg carry created_at as text ("…+00:00"): the same form either way.
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return text.replace("+00:00", "Z")
+    """created_at as `2026-11-21T06:20:00.123456Z`, whether it came as a datetime (RETURNING) or as
+    text from a CTE's json_agg (`2026-11-21T06:20:00.1234+00:00`: any offset, trailing zeros trimmed)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:  # timestamptz always has one; a naive value could only mean UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _args(row: dict[str, Any], maxlen: int) -> list[Any]:
+def identity(row: dict[str, Any]) -> str:
+    """An outbox row's publish-once identity, `<id>@<created_at>`: see the module docstring."""
+    return f"{row['id']}@{_ts(row['created_at'])}"
+
+
+def _call(row: dict[str, Any], maxlen: int) -> dict[str, list[Any]]:
+    """The publish script's keys (the stream, the row's marker) and arguments for one row."""
     data = row["data"] if isinstance(row["data"], str) else json.dumps(row["data"], default=str)
-    return [maxlen, row["id"], row["type"], data, _ts(row["created_at"]), MARKER_TTL]
-
-
-def _keys(row: dict[str, Any]) -> list[str]:
-    return [STREAM, f"ims:published:{row['id']}"]
+    ts = _ts(row["created_at"])
+    event_id = f"{row['id']}@{ts}"  # identity(row)
+    return {"keys": [STREAM, f"ims:published:{event_id}"],
+            "args": [maxlen, event_id, row["type"], data, ts, MARKER_TTL]}
 
 
 def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
@@ -128,11 +146,11 @@ def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
     try:
         client = redis_client()
         if len(rows) == 1:
-            added = [_script(keys=_keys(rows[0]), args=_args(rows[0], maxlen))]
+            added = [_script(**_call(rows[0], maxlen))]
         else:
             pipe = client.pipeline(transaction=False)
             for row in rows:
-                _script(keys=_keys(row), args=_args(row, maxlen), client=pipe)
+                _script(**_call(row, maxlen), client=pipe)
             added = pipe.execute()
     except Exception as exc:
         _down_until = time.monotonic() + _BACKOFF

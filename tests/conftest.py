@@ -222,3 +222,22 @@ def item(api: Api, manager: dict) -> dict:
                                      "price": "2.50", "low_stock_threshold": 10}, token=manager["token"])
     assert res.status == 201, res.text
     return res.json()
+
+
+@pytest.fixture
+def rewind_outbox(services: dict[str, str]) -> Iterator[Callable[[int], None]]:
+    """What a restore of an older backup does to the outbox: `rewind(first)` drops the rows from id
+    `first` on and starts the id sequence there again, below ids Redis has seen already. Afterwards
+    the sequence is put back past every id handed out, so later tests' ids stay unique."""
+    from shared import db
+
+    highest = 0
+
+    def rewind(first: int) -> None:
+        nonlocal highest
+        highest = max(highest, db.one("SELECT last_value FROM events_id_seq")["last_value"])
+        db.execute("DELETE FROM events WHERE id >= :first", first=first)
+        db.one("SELECT setval('events_id_seq', :first, false)", first=first)
+
+    yield rewind
+    db.one("SELECT setval('events_id_seq', greatest(:n, (SELECT last_value FROM events_id_seq)))", n=highest)

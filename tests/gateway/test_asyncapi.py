@@ -99,6 +99,8 @@ def test_schemas_are_well_formed(doc):
 def test_every_declared_type_is_a_message_the_server_sends_with_its_fields_and_audience(doc):
     messages, schemas = doc["components"]["messages"], doc["components"]["schemas"]
     for declared in event_types.DECLARED:
+        if declared.name not in event_types.FEED_TYPES:
+            continue  # never sent as itself: see the test below
         message = messages[declared.name]
         payload = message["payload"]
         assert payload["required"] == ["id", "event", "data", "ts"]
@@ -115,7 +117,20 @@ def test_every_declared_type_is_a_message_the_server_sends_with_its_fields_and_a
         operation = doc["operations"][f"send_{declared.name}"]
         assert operation["action"] == "send" and operation["x-ims-audience"] == declared.audience
     event_names = set(messages) - set(CONTROL) - {"auth", "subscribe"}
-    assert event_names == set(event_types.TYPES)
+    assert event_names == event_types.FEED_TYPES == set(event_types.TYPES) - {"data_restored"}
+
+
+def test_a_restore_is_described_as_resync_required_not_as_a_message_of_its_own(doc):
+    """Clients never receive data_restored as such: every one of them gets resync_required instead."""
+    messages, schemas = doc["components"]["messages"], doc["components"]["schemas"]
+    assert "data_restored" not in messages and "send_data_restored" not in doc["operations"]
+    assert "data_restored_data" not in schemas
+    subscribable = messages["subscribed"]["payload"]["properties"]["data"]["properties"]["events"]["anyOf"][0]
+    assert "data_restored" not in subscribable["items"]["enum"]
+    resync = messages["resync_required"]
+    assert "restored from a backup" in resync["summary"] and "every client" in resync["summary"]
+    data = resync["payload"]["properties"]["data"]
+    assert data["required"] == ["reason"] and data["properties"]["backup"]["type"] == "string"
 
 
 def test_the_feed_channel_auth_resume_and_control_messages_are_described(doc):

@@ -56,3 +56,23 @@ def test_live_events_the_replay_already_sent_are_not_sent_again():
     for n in (2, 3, 4, 5):  # the tail catches up, then goes on
         hub.publish(_event(n))
     assert _quantities(conn) == [99, 98, 97, 96, 95]
+
+
+def test_a_restore_read_while_a_client_catches_up_is_sent_as_it_goes_live():
+    """A staff client narrowed to one item's stock changes, still replaying: the restore is held for it like
+    any live event, then sent as resync_required."""
+    hub = Hub(Metrics(), client_buffer=1 << 20, catch_up_limit=1000)
+    conn = _Connection()
+    client = Client(conn, user_id=2, role="staff", session="s")  # type: ignore[arg-type]
+    client.events, client.items = frozenset({"stock_changed"}), frozenset({8})
+    hub.add(client)
+    restored = to_event("1700000000001-0", {"event_id": "9@2026-11-30T03:00:00.000000Z", "event": "data_restored",
+                                            "ts": "t", "data": json.dumps({"backup": "b.dump", "taken_at": "t"})})
+    assert restored is not None
+    hub.publish(_event(1))  # about item 7: not for this client
+    hub.publish(restored)
+    assert client.pending == [restored]
+    hub.go_live(client, None, b"\x81\x00")
+    sent = [json.loads(frame[frame.index(b"{"):]) for frame in conn.transport.frames if b"{" in frame]
+    assert sent == [{"event": "resync_required",
+                     "data": {"reason": "the database was restored from a backup", "backup": "b.dump"}}]

@@ -4,6 +4,7 @@ README's event table says the same."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -80,7 +81,20 @@ def test_the_live_feed_reads_audience_from_the_declarations():
     for declared in event_types.DECLARED:
         assert event(declared.name).manager_only is (not declared.staff), declared.name
     assert event("a_type_nobody_declared").manager_only  # staff never see what no declaration opens to them
-    assert stream.EVENT_TYPES == set(event_types.TYPES)
+    # A client may narrow to every type the feed sends as itself: all but data_restored (resync_required).
+    assert stream.EVENT_TYPES == event_types.FEED_TYPES == set(event_types.TYPES) - {"data_restored"}
+
+
+def test_a_restore_is_for_every_client_and_sent_as_resync_required():
+    made = stream.to_event("1-0", {"event": "data_restored", "event_id": "1@t", "ts": "t",
+                                   "data": '{"backup": "daily/2026-11-30.dump", "taken_at": "2026-11-30T03:00:00Z"}'})
+    assert made is not None and made.to_everyone and not made.manager_only
+    assert json.loads(made.payload) == {"event": "resync_required", "data": {
+        "reason": "the database was restored from a backup", "backup": "daily/2026-11-30.dump"}}
+    assert made.frame == stream.text_frame(made.payload)
+    for name in event_types.FEED_TYPES:  # the others keep their audience and the client's narrowing
+        other = stream.to_event("1-0", {"event": name, "data": "{}", "event_id": "1@t", "ts": "t"})
+        assert other is not None and not other.to_everyone and b'"resync_required"' not in other.payload, name
 
 
 def readme_event_table() -> dict[str, tuple[str, list[str]]]:

@@ -15,6 +15,8 @@ import pytest
 from shared import db, events
 from tests.conftest import publishing_to, unique
 
+Row = dict[str, Any]
+
 
 def stream() -> list[dict[str, Any]]:
     """Every entry of the stream, oldest first, fields decoded."""
@@ -27,9 +29,14 @@ def stream() -> list[dict[str, Any]]:
     return out
 
 
+def outbox_id(entry: dict[str, Any]) -> int:
+    """The outbox id in a stream entry's event_id (`<id>@<created_at>`)."""
+    return int(entry["event_id"].split("@")[0])
+
+
 def entries_for(event_ids: list[int]) -> list[dict[str, Any]]:
-    wanted = {str(i) for i in event_ids}
-    return [e for e in stream() if e["event_id"] in wanted]
+    wanted = {str(i) for i in event_ids}  # as text: other tests publish rows of their own making ("ended-…")
+    return [e for e in stream() if e["event_id"].split("@")[0] in wanted]
 
 
 def outbox_for_item(item_id: int) -> list[dict[str, Any]]:
@@ -106,7 +113,7 @@ def test_redis_down_writes_succeed_and_relay_publishes_missed_events_once_in_ord
 
     assert events.relay() >= len(missed)
     published = entries_for(missed)
-    assert [int(e["event_id"]) for e in published] == missed, "each once, in outbox order"
+    assert [outbox_id(e) for e in published] == missed, "each once, in outbox order"
     assert len({e["stream_id"] for e in published}) == len(missed)
     unpublished = db.query("SELECT id FROM events WHERE id = ANY(CAST(:ids AS bigint[])) AND published_at IS NULL",
                            ids=missed)
@@ -143,7 +150,7 @@ def test_concurrent_relays_publish_each_event_once(api, staff, item):
     for t in threads:
         t.join(timeout=60)
     assert len(counts) == 6
-    assert [int(e["event_id"]) for e in entries_for(missed)] == missed
+    assert [outbox_id(e) for e in entries_for(missed)] == missed
     assert events.relay() == 0
 
 
@@ -158,7 +165,7 @@ def test_relay_with_redis_down_raises_and_keeps_events_for_later(api, staff, ite
                          ids=missed)
         assert [r["id"] for r in still] == missed
     events.relay()
-    assert [int(e["event_id"]) for e in entries_for(missed)] == missed
+    assert [outbox_id(e) for e in entries_for(missed)] == missed
 
 
 def test_writes_while_redis_is_down_log_the_outage_once(api, staff, item, caplog):
@@ -204,3 +211,58 @@ def test_crossing_below_threshold_raises_low_stock_alert_and_restock_recovers(ap
     assert len(low) == 2 and low[1]["data"]["alert_id"] != alert["id"]
     assert [e["event"] for e in entries_for([r["id"] for r in outbox_for_item(item["id"])])] == \
            [r["type"] for r in outbox_for_item(item["id"])]
+
+
+def emit_deletions(tag: str, count: int) -> list[Row]:
+    """`count` item_deleted events (one transaction each, published after commit); their outbox rows."""
+    for n in range(count):
+        with db.transaction() as conn:
+            events.emit(conn, "item_deleted", {"item_id": -1, "sku": tag, "name": f"{tag}-{n}", "user": {"id": 0}})
+    return db.query("SELECT id, created_at FROM events WHERE data->>'sku' = :tag ORDER BY id", tag=tag)
+
+
+def test_events_written_after_a_restore_rewound_the_id_sequence_reach_the_stream(services, rewind_outbox):
+    """A restore drops outbox rows and restarts the sequence below ids Redis holds markers and entries for:
+    the new rows have the old ids but another creation time, and each is published once."""
+    events.relay()  # everything earlier is published: the relay at the end sees only this test's rows
+    old, new = unique("before"), unique("after")
+    before = emit_deletions(old, 3)
+    assert [outbox_id(e) for e in entries_for([r["id"] for r in before])] == [r["id"] for r in before]
+
+    rewind_outbox(before[0]["id"])
+    after = emit_deletions(new, 3)
+    assert [r["id"] for r in after] == [r["id"] for r in before]  # the same ids again
+
+    entries = entries_for([r["id"] for r in after])
+    assert [e["data"]["name"] for e in entries] == [f"{old}-{n}" for n in range(3)] + [f"{new}-{n}" for n in range(3)]
+    assert [e["event_id"] for e in entries] == [events.identity(r) for r in before + after]
+    assert len({e["event_id"] for e in entries}) == 6
+    assert events.relay() == 0  # the relay finds each new row's marker: added once
+    assert len(entries_for([r["id"] for r in after])) == 6
+
+
+def test_a_row_published_after_commit_and_again_by_the_relay_is_added_once(services):
+    """After commit the movement statement's rows come from json_agg (created_at as text, in the session's
+    time zone, trailing zeros dropped); the relay reads the same rows as datetimes. Both give one identity."""
+    events.relay()  # everything earlier is published: the relay below sees only this test's row
+    data = {"item_id": -1, "sku": unique("twice"), "name": "twice", "user": {"id": 0}}
+    with db.transaction() as conn:
+        conn.execute("SET LOCAL TimeZone = 'Asia/Kolkata'")
+        row = conn.one("""
+            WITH outbox AS (
+                INSERT INTO events (type, data, created_at)
+                VALUES ('item_deleted', CAST(:data AS jsonb), '2026-11-30 10:00:00.12+00')
+                RETURNING id, type, data, created_at
+            )
+            SELECT (SELECT json_agg(outbox ORDER BY outbox.id) FROM outbox) AS events""", data=json.dumps(data))
+        assert row is not None
+        [published] = row["events"]
+        events.publish_after_commit(row["events"])
+    assert published["created_at"] == "2026-11-30T15:30:00.12+05:30"  # as the statement hands it over
+    assert len(entries_for([published["id"]])) == 1
+
+    assert events.relay() == 0
+    [entry] = entries_for([published["id"]])
+    assert db.one("SELECT published_at FROM events WHERE id = :id", id=published["id"])["published_at"] is not None
+    assert entry["event_id"] == f"{published['id']}@2026-11-30T10:00:00.120000Z"  # one canonical form
+    assert entry["ts"] == "2026-11-30T10:00:00.120000Z"
