@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--force", action="store_true", help="replace the target's contents if it is not empty")
     commands.add_parser("list", help="list the backups under BACKUP_URL, oldest first")
     args = parser.parse_args(argv)
+    for name in [k for k, v in os.environ.items() if k.startswith("AWS_") and not v.strip()]:
+        del os.environ[name]  # set but empty (an unfilled template) means unset, to boto3 as to us
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
     direct = os.environ.get("DATABASE_DIRECT_URL") or args.command == "list"

@@ -46,11 +46,20 @@ class _Hashing:
             self.sha256.update(data)
             self.size += len(data)
             return data
+        self.finish()
+        return b""
+
+    def finish(self) -> None:
+        """Raise unless pg_dump's output was read to its end and pg_dump succeeded. The upload of a
+        dump smaller than one part may stop reading without asking for more: checked again after it."""
+        assert self.proc.stdout is not None
+        if self.proc.stdout.read(1):
+            self.proc.kill()
+            raise BackupError("the upload stopped before the end of pg_dump's output")
         if self.proc.wait() != 0:
             self.errors.seek(0)
             detail = self.errors.read().decode(errors="replace").strip()[-2000:]
             raise BackupError(f"pg_dump failed (exit {self.proc.returncode}): {detail}")
-        return b""
 
 
 def take(config: Config, store: Store, now: datetime | None = None) -> dict[str, Any]:
@@ -74,6 +83,11 @@ def take(config: Config, store: Store, now: datetime | None = None) -> dict[str,
             stream = _Hashing(proc, errors)
             try:
                 store.upload(stream, key)  # type: ignore[arg-type]
+                try:
+                    stream.finish()
+                except BackupError:
+                    store.s3.delete_object(Bucket=store.bucket, Key=key)  # complete, but not a whole dump
+                    raise
             finally:
                 if proc.poll() is None:  # the upload failed: stop pg_dump too
                     proc.kill()
