@@ -5,8 +5,10 @@ database, migrate, seed, start the gateway in a child process on a free loopback
 first user (a manager) and log in, then measure: the limit (a withdrawal's SQL through pgbench,
 bench.limit), stock withdrawals through the API at the same concurrencies (spread over the 100k
 items, and all on one hot item), a single-item GET and list/search latency, `GET /items` idle and during a
-storm of 40 parallel logins (bench.storm), the cold start of a function, and
-the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed).
+storm of 40 parallel logins (bench.storm), the cold start of a function,
+the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed),
+and, the gateway idle, a backup of the database to S3 (moto on loopback) and its restore into a fresh
+database, beside a bare pg_dump of it (bench.backups).
 The first table holds the targets, each a ratio of two figures of the same run (met or MISSED; the
 bench never fails on them), since absolute times on shared machines drift 2-3x from day to day.
 Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
@@ -38,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import cold, feed, limit, load, seed, storm  # noqa: E402
+from bench import backups, cold, feed, limit, load, seed, storm  # noqa: E402
 from localenv import process  # noqa: E402
 from localenv.front import Front  # noqa: E402
 
@@ -322,6 +324,24 @@ def _feed_rows(env: dict[str, str], gw: Gateway, token: str, seconds: float, log
     return rows
 
 
+def _backup_rows(env: dict[str, str], s3: backups.S3) -> tuple[list[Row], str]:
+    b = backups.run(ROOT, env["DATABASE_URL"], s3)
+    mb = b.size / 1e6
+    rows: list[Row] = []
+    for label, seconds in (("limit: pg_dump -Fc to /dev/null", b.bare_seconds),
+                           ("backup: python -m backup take (process)", b.take_seconds),
+                           ("  of which take() (manifest 'seconds')", b.take_inner_seconds),
+                           (f"restore into a fresh {backups.RESTORE_DB} (process)", b.restore_seconds)):
+        rows.append([label, f"{seconds:.2f}", f"{mb / seconds:.1f}", f"{_ratio(seconds, b.bare_seconds):.2f}"])
+    biggest = sorted(b.tables.items(), key=lambda kv: -kv[1])[:4]
+    sizes = (f"Dump {mb:.1f} MB ({b.size:,} bytes); rows in its snapshot: "
+             + ", ".join(f"{name} {n:,}" for name, n in biggest)
+             + f" ({sum(b.tables.values()):,} in {len(b.tables)} tables)")
+    print(f"  pg_dump {b.bare_seconds:.2f} s; backup {b.take_seconds:.2f} s; restore {b.restore_seconds:.2f} s; "
+          f"{mb:.1f} MB", file=sys.stderr, flush=True)
+    return rows, sizes
+
+
 # --- output ------------------------------------------------------------------------------------
 
 def table(title: str, header: Row, rows: list[Row], left: set[int] | None = None) -> str:
@@ -357,7 +377,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     held = datadir.lock(data_dir)
-    services = gw = None
+    services = gw = s3 = None
     try:
         step = _Steps()
         step(f"starting PostgreSQL and Redis under {data_dir}, fresh database {BENCH_DB}")
@@ -398,6 +418,9 @@ def main() -> int:
         feed_limit = process.raise_fd_limit()
         step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
         feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
+        step("backup to S3 (moto on loopback) and restore into a fresh database, the gateway idle")
+        s3 = backups.S3()
+        backup_rows, backup_sizes = _backup_rows(env, s3)
         step.done()
 
         pool = os.environ.get("IMS_DB_POOL_SIZE") or "8"
@@ -427,6 +450,11 @@ def main() -> int:
                     "(ms, from sending the request)",
                     ["clients", "rounds", "samples", "missing", "p50 ms", "p99 ms", "max ms", "KiB/idle conn",
                      "target", ""], feed_rows))
+        print(table("Backup and restore of this database: python -m backup, S3 = moto on loopback (in memory); "
+                    "the limit: a bare pg_dump of it",
+                    ["step", "seconds", "MB/s", "x pg_dump"], backup_rows, left={0}))
+        print(backup_sizes)
+        print()
         print(f"Gateway log: {gw.log_path}; realtime log: {data_dir / 'realtime.log'}; "
               f"open files limit {feed_limit:,}")
         return 0
@@ -434,6 +462,8 @@ def main() -> int:
         print("\ninterrupted; stopping", file=sys.stderr)
         return 130
     finally:
+        if s3 is not None:
+            s3.stop()
         if gw is not None:
             gw.stop()
         if services is not None:
