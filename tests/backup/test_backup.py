@@ -4,16 +4,16 @@ inventory, and a bad object, a full target or a failed upload never costs data."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
-import sys
 import threading
 from typing import Any
 
 import pytest
 
 from tests.api.helpers import V1, login, new_category, new_item, new_location, withdraw
-from tests.backup.conftest import (ROOT, checksums, database, front_env, migrated, objects, query, run_backup,
+from tests.backup.conftest import (checksums, database, front_env, migrated, objects, query, run_backup,
                                    s3_client)
 from tests.client import Api
 
@@ -90,8 +90,6 @@ def test_a_backup_restores_to_the_same_inventory(filled, backup_env, s3_endpoint
     dump = found[manifest["key"]]
     assert manifest_key.startswith("nightly/ims-") and manifest["key"] == manifest_key[:-5] + ".dump"
     assert dump.startswith(b"PGDMP") and manifest["size"] == len(dump)
-    import hashlib
-
     assert manifest["sha256"] == hashlib.sha256(dump).hexdigest()
     assert manifest["tables"] == {table: count for table, (count, _) in before.items()}
     assert manifest["tables"]["items"] == 12 and manifest["tables"]["alerts"] == 6
@@ -164,13 +162,12 @@ def test_a_corrupt_object_is_refused_and_nothing_is_restored(small, backup_env, 
 
 
 def test_a_forced_restore_that_fails_leaves_the_target_as_it_was(small, backup_env, s3_endpoint, bucket):
-    """A valid archive whose SQL fails (an extension the target lacks would do; here a manifest
-    pointing at another database's dump would fail verification instead): psql's single transaction
-    rolls the DROP SCHEMA back with the rest."""
+    """The forced drop and the restore are one transaction (psql --single-transaction): when the restore
+    fails (here the drop cannot get its lock within lock_timeout, another session holding the table),
+    the target keeps what it had."""
     assert run_backup({**backup_env, "DATABASE_URL": small}, "take").returncode == 0
     target = migrated("ims_backup_target")
     query(target, "INSERT INTO categories (name) VALUES ('Kept')")
-    # Lock a table the restore must drop, from another session, and make the restore give up waiting.
     from shared import db
 
     holder = db.Conn(target, prepared=False)
@@ -201,8 +198,6 @@ def test_two_backups_at_once_do_not_clobber_each_other(small, backup_env, s3_end
     found = objects(s3_endpoint, bucket)
     (manifest,) = manifests(found).values()
     assert set(found) == {keys[1], keys[1][:-5] + ".json"}  # the later one, dump and manifest
-    import hashlib
-
     assert hashlib.sha256(found[keys[1]]).hexdigest() == manifest["sha256"]
     target = database("ims_backup_target")
     again = run_backup({**backup_env, "DATABASE_URL": target}, "restore", "--key", keys[1])
