@@ -35,6 +35,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 infra-test: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	PYTHON=$(BIN)/python infra/check
 
 bench: $(STAMP)
