@@ -14,10 +14,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from backup import config as settings
-from backup import take
+from backup import postgres, take
 from backup.restore import RestoreError, restore
 from backup.store import Store
-from localenv import servers
+from localenv import datadir, servers
 from shared import db
 
 log = logging.getLogger("ims.backup")
@@ -42,8 +42,8 @@ def record(database_url: str, kind: str, started: datetime, ok: bool, key: str |
 
 def _take(conf: settings.Config) -> int:
     started = datetime.now(timezone.utc)
-    store = Store(conf)
     try:
+        store = Store(conf)
         manifest = take.take(conf, store, started)
     except Exception as exc:
         record(conf.database_url, "backup", started, False, error=f"{type(exc).__name__}: {exc}")
@@ -63,6 +63,7 @@ def _take(conf: settings.Config) -> int:
 
 def _restore(conf: settings.Config, key: str | None, force: bool) -> int:
     started = datetime.now(timezone.utc)
+    print(f"restoring {key or 'the newest backup'} into {postgres.display(conf.database_url)}", flush=True)
     try:
         manifest = restore(conf, Store(conf), key, force)
     except Exception as exc:  # RestoreError says what happened; anything else is shown as it is
@@ -101,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[name]  # set but empty (an unfilled template) means unset, to boto3 as to us
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    direct = os.environ.get("DATABASE_DIRECT_URL") or args.command == "list"
-    with contextlib.nullcontext() if direct else servers.database():  # unset: make run's embedded one
+    # With no database named, `make run`'s embedded one, but only where `make run` has made one: a job
+    # whose settings lost DATABASE_URL must fail (exit 2), not back up an empty database of its own.
+    local = (args.command != "list" and not os.environ.get("DATABASE_URL")
+             and not os.environ.get("DATABASE_DIRECT_URL") and (datadir.data_dir() / "pg").is_dir())
+    with servers.database() if local else contextlib.nullcontext():
         try:
             conf = settings.load(database=args.command != "list")
         except settings.ConfigError as exc:

@@ -19,7 +19,8 @@ class ConfigError(RuntimeError):
 class Config:
     bucket: str
     prefix: str  # "" or "some/path/" (with its slash)
-    database_url: str  # DATABASE_DIRECT_URL when set: pg_dump and pg_restore want the database, not a pooler
+    database_url: str  # DATABASE_URL: what a restore writes to, and where runs are recorded
+    dump_url: str  # DATABASE_DIRECT_URL, else DATABASE_URL: pg_dump's snapshot needs the database, not a pooler
     keep_daily: int = 7
     keep_weekly: int = 4
     sse: str = ""  # server-side encryption: "", AES256 or aws:kms
@@ -49,7 +50,7 @@ def load(env: dict[str, str] | None = None, database: bool = True) -> Config:
     elif parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         problems.append(f"BACKUP_URL must look like s3://bucket/prefix, not {url!r}")
     prefix = parts.path.strip("/")
-    database_url = env.get("DATABASE_DIRECT_URL") or env.get("DATABASE_URL") or ""
+    database_url = env.get("DATABASE_URL", "")
     if database and not database_url:
         problems.append("DATABASE_URL is not set")
     sse = env.get("BACKUP_SSE", "").strip()
@@ -62,6 +63,7 @@ def load(env: dict[str, str] | None = None, database: bool = True) -> Config:
     part_mb = _count(env, "BACKUP_PART_SIZE_MB", 16, problems, minimum=5)
     config = Config(
         bucket=parts.netloc, prefix=f"{prefix}/" if prefix else "", database_url=database_url,
+        dump_url=env.get("DATABASE_DIRECT_URL") or database_url,
         keep_daily=_count(env, "BACKUP_KEEP_DAILY", 7, problems),
         keep_weekly=_count(env, "BACKUP_KEEP_WEEKLY", 4, problems),
         sse=sse, sse_kms_key_id=kms_key, part_size=part_mb * 1024 * 1024,

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from shared import db
 
@@ -23,6 +23,7 @@ _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 # Per table, in the dump's own snapshot. Table names come from the catalogue, quoted with %I.
 _TABLES = """SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"""
+_RELATIONS = _TABLES.replace("('r', 'p')", "('r', 'p', 'v', 'm', 'S', 'f')")
 
 # Items whose ledger does not replay to their quantity: the sum of the moves differs, or a move does
 # not start where the one before it ended.
@@ -49,6 +50,12 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
     (a password on a command line is visible to every user of the machine in `ps`)."""
     parts = urlsplit(url)
     env = dict(os.environ)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    for key, variable in (("password", "PGPASSWORD"), ("sslpassword", "PGSSLPASSWORD")):
+        for name, value in query:
+            if name == key:
+                env[variable] = value
+    parts = parts._replace(query=urlencode([(k, v) for k, v in query if k not in ("password", "sslpassword")]))
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
         host = parts.netloc.rsplit("@", 1)[1]
@@ -98,12 +105,24 @@ def tables(conn: db.Conn) -> list[str]:
     return [row["name"] for row in conn.query(_TABLES)]
 
 
+def relations(conn: db.Conn) -> list[str]:
+    """Tables, views, sequences and foreign tables in `public`: what makes a restore target not empty."""
+    return [row["name"] for row in conn.query(_RELATIONS)]
+
+
+def display(url: str) -> str:
+    """`host:port/database` of a URL, for messages: never its user or password."""
+    parts = urlsplit(url)
+    socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+    return f"{parts.hostname or socket_dir or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
 def row_counts(conn: db.Conn) -> dict[str, int]:
     names = tables(conn)
     if not names:
         return {}
     union = " UNION ALL ".join(
-        f"SELECT {_literal(name)} AS name, count(*) AS n FROM public.{_ident(name)}" for name in names)
+        f"SELECT {literal(name)} AS name, count(*) AS n FROM public.{ident(name)}" for name in names)
     return {row["name"]: int(row["n"]) for row in conn.query(union)}
 
 
@@ -113,9 +132,11 @@ def migrations(conn: db.Conn) -> list[str]:
     return [row["version"] for row in conn.query("SELECT version FROM schema_migrations ORDER BY version")]
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """An SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(name: str) -> str:
+def literal(name: str) -> str:
+    """An SQL string literal."""
     return "'" + name.replace("'", "''") + "'"

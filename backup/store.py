@@ -9,6 +9,7 @@ apart. A dump without its manifest is an upload that failed after completing, or
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from datetime import datetime, timezone
@@ -68,6 +69,7 @@ class Store:
         size = self.config.part_size
         transfer = TransferConfig(multipart_threshold=size, multipart_chunksize=size, max_concurrency=4,
                                   use_threads=True)
+        transfer.max_in_memory_upload_chunks = 4  # s3transfer's (default 10), which boto3's constructor lacks
         extra = {"ContentType": "application/octet-stream", **self._extra()}
         self.s3.upload_fileobj(stream, self.bucket, key, ExtraArgs=extra, Config=transfer)
 
@@ -104,6 +106,13 @@ class Store:
         """The object's body as a stream (botocore's StreamingBody) and its size."""
         answer = self.s3.get_object(Bucket=self.bucket, Key=key)
         return answer["Body"], int(answer["ContentLength"])
+
+    def remove(self, key: str) -> None:
+        """Delete one object, on the way out of a failure: its own error is logged, not raised over it."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            logging.getLogger("ims.backup").warning("could not delete %s: %s", key, exc)
 
     def delete(self, backups: list[Backup]) -> None:
         """Delete backups, manifest first (so a half-deleted one reads as incomplete, never as good)."""

@@ -68,7 +68,7 @@ def take(config: Config, store: Store, now: datetime | None = None) -> dict[str,
     now = now or datetime.now(timezone.utc)
     stem = new_name(now)
     key = store.key(f"{stem}.dump")
-    conn = db.Conn(config.database_url, prepared=False)
+    conn = db.Conn(config.dump_url, prepared=False)
     try:
         conn.simple("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.simple("SET LOCAL idle_in_transaction_session_timeout = 0")  # idle while pg_dump works
@@ -76,7 +76,7 @@ def take(config: Config, store: Store, now: datetime | None = None) -> dict[str,
         server = conn.row("SELECT current_setting('server_version') AS v")["v"]
         counts, applied = postgres.row_counts(conn), postgres.migrations(conn)
         pg_dump = postgres.binary("pg_dump", postgres.server_major(conn))
-        url, env = postgres.libpq(config.database_url)
+        url, env = postgres.libpq(config.dump_url)
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--dbname={url}"],
                                     stdout=subprocess.PIPE, stderr=errors, env=env)
@@ -86,7 +86,7 @@ def take(config: Config, store: Store, now: datetime | None = None) -> dict[str,
                 try:
                     stream.finish()
                 except BackupError:
-                    store.s3.delete_object(Bucket=store.bucket, Key=key)  # complete, but not a whole dump
+                    store.remove(key)  # complete, but not a whole dump
                     raise
             finally:
                 if proc.poll() is None:  # the upload failed: stop pg_dump too

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -196,9 +197,10 @@ def test_two_backups_at_once_do_not_clobber_each_other(small, backup_env, s3_end
     keys = sorted(r.stdout.split()[1].rstrip(":") for r in results)
     assert len(set(keys)) == 2 and all(key.startswith("nightly/ims-") for key in keys)
     found = objects(s3_endpoint, bucket)
-    (manifest,) = manifests(found).values()
-    assert set(found) == {keys[1], keys[1][:-5] + ".json"}  # the later one, dump and manifest
-    assert hashlib.sha256(found[keys[1]]).hexdigest() == manifest["sha256"]
+    kept = keys[1:] if keys[0][12:20] == keys[1][12:20] else keys  # either side of midnight UTC: both
+    assert set(found) == {name for key in kept for name in (key, key[:-5] + ".json")}
+    for manifest in manifests(found).values():
+        assert hashlib.sha256(found[manifest["key"]]).hexdigest() == manifest["sha256"]
     target = database("ims_backup_target")
     again = run_backup({**backup_env, "DATABASE_URL": target}, "restore", "--key", keys[1])
     assert again.returncode == 0, again.stderr
@@ -311,3 +313,54 @@ def test_metrics_show_the_last_successful_backup_and_the_last_failure(api, servi
     after = values(scrape(api)[1])
     assert after["ims_backup_last_success_timestamp_seconds"] == gauges["ims_backup_last_success_timestamp_seconds"]
     assert after["ims_backup_last_failure_timestamp_seconds"] >= after["ims_backup_last_success_timestamp_seconds"]
+
+
+def test_a_restore_that_does_not_match_its_manifest_is_rolled_back(small, backup_env, s3_endpoint, bucket):
+    """The checks run inside the restore's transaction: a difference (here a manifest whose count for
+    items was altered) leaves even a forced target as it was."""
+    assert run_backup({**backup_env, "DATABASE_URL": small}, "take").returncode == 0
+    (key,) = [k for k in objects(s3_endpoint, bucket) if k.endswith(".json")]
+    s3 = s3_client(s3_endpoint)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    manifest["tables"]["items"] += 1
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    query(small, "UPDATE items SET name = 'Kept'")
+
+    refused = run_backup({**backup_env, "DATABASE_URL": small}, "restore", "--force")
+    assert refused.returncode == 1
+    assert "table items: 1 rows, the manifest says 2" in refused.stderr and "nothing was restored" in refused.stderr
+    assert query(small, "SELECT name FROM items") == [{"name": "Kept"}]
+
+
+def test_a_restore_killed_half_way_leaves_the_target_as_it_was(bulky, backup_env):
+    """COMMIT is written only at the end: the restoring process dying mid-copy (a node drained, an OOM
+    kill) ends psql's input without it, and PostgreSQL rolls the forced drop back with the rest."""
+    import os
+    import signal
+    import time
+
+    from localenv import process
+    from tests.backup.conftest import ROOT
+
+    assert run_backup({**backup_env, "DATABASE_URL": bulky}, "take").returncode == 0
+    query(bulky, "UPDATE items SET name = 'Kept'")
+    child = process.child_env({**backup_env, "DATABASE_URL": bulky})
+    child.pop("DATABASE_DIRECT_URL", None)
+    restoring = subprocess.Popen([sys.executable, "-m", "backup", "restore", "--force"], cwd=ROOT, env=child,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    copying = "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'psql' AND query LIKE 'COPY%'"
+    try:
+        deadline = time.monotonic() + 60
+        while query(bulky, copying)[0]["n"] == 0:
+            assert restoring.poll() is None and time.monotonic() < deadline, "the restore never reached COPY"
+            time.sleep(0.005)
+        os.kill(restoring.pid, signal.SIGKILL)  # the Python process only: psql sees its input end
+    finally:
+        restoring.wait(30)
+    gone = "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'psql'"
+    deadline = time.monotonic() + 30
+    while query(bulky, gone)[0]["n"]:
+        assert time.monotonic() < deadline, "psql did not end"
+        time.sleep(0.05)
+    assert query(bulky, "SELECT name FROM items") == [{"name": "Kept"}]
+    assert query(bulky, "SELECT count(*) AS n FROM filler") == [{"n": 200000}]

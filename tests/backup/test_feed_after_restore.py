@@ -47,7 +47,8 @@ def test_after_a_restore_new_events_reach_the_stream_and_clients_reload(services
         api.close()
         front.stop()
     seen = stream.xrevrange("ims:events", count=1)[0][0]
-    highest = max(int(f["event_id"].split("@")[0]) for _, f in stream.xrange("ims:events"))
+    used = {int(f["event_id"].split("@")[0]) for _, f in stream.xrange("ims:events")}
+    highest = max(used)
 
     restored = run_backup({**backup_env, "DATABASE_URL": database}, "restore", "--force")
     assert restored.returncode == 0, restored.stderr
@@ -72,6 +73,8 @@ def test_after_a_restore_new_events_reach_the_stream_and_clients_reload(services
             assert moved["quantity"] == 49
             (event,) = await client.until(lambda m: m.get("event") == "stock_changed")
             assert event["data"]["item_id"] == item["id"] and event["data"]["quantity"] == 49
+            entry = stream.xrange("ims:events", min=event["id"], max=event["id"])[0][1]
+            assert int(entry["event_id"].split("@")[0]) in used  # its outbox id, published before the restore
 
     try:
         live()
