@@ -4,8 +4,9 @@ against PostgreSQL and Redis over loopback TCP. A session goes through them end 
 item, a withdrawal received over the WebSocket), both expose IMS's metrics, the jobs image's default
 command backs the database up to S3 (moto's server), and SIGTERM under load stops the api with no 5xx.
 
-PostgreSQL and Redis are the machine's own (127.0.0.1:5432, trust auth for postgres; 127.0.0.1:6379):
-the embedded servers listen on Unix sockets only. This module takes a database of a unique name and a
+PostgreSQL and Redis are the machine's own (127.0.0.1:5432, trust auth for postgres; 127.0.0.1:6379;
+IMS_IMAGES_POSTGRES_URL and IMS_IMAGES_REDIS_URL name others): the embedded servers listen on Unix
+sockets only, which a container on the host's network cannot share as they are. This module takes a database of a unique name and a
 Redis database index nobody uses, and drops and flushes only those. Every container runs with a
 read-only root filesystem and a /tmp of its own, on the host's network, under a unique name removed
 after. infra/check builds the images and names them in IMS_API_IMAGE, IMS_REALTIME_IMAGE and
@@ -25,6 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -35,8 +37,9 @@ from tests.infra.conftest import podman
 V1 = "/api/v1"
 JWT_SECRET = "images-secret-" + "z" * 40
 METRICS_TOKEN = "images-metrics-" + uuid.uuid4().hex
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-REDIS = "redis://127.0.0.1:6379"
+# A superuser's URL without a database, and a Redis URL without an index; loopback TCP.
+POSTGRES = os.environ.get("IMS_IMAGES_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+REDIS = os.environ.get("IMS_IMAGES_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 STARTUP = 120.0  # seconds for a container to answer: bounded, generous for a loaded 2-core machine
 GRACEFUL = 10  # the api's IMS_GRACEFUL_TIMEOUT in this test
 # What this machine's podman needs (README, "Container images"), plus the read-only root.
@@ -88,8 +91,12 @@ def services() -> Iterator[dict[str, str]]:
     import redis
 
     name = f"ims_images_{uuid.uuid4().hex[:12]}"
-    index = _redis_index()
-    _sql(f"{POSTGRES}/postgres", f"CREATE DATABASE {name}")
+    try:
+        index = _redis_index()
+        _sql(f"{POSTGRES}/postgres", f"CREATE DATABASE {name}")
+    except Exception as exc:
+        raise AssertionError(f"this test wants PostgreSQL at {POSTGRES} and Redis at {REDIS} on loopback "
+                             f"TCP (IMS_IMAGES_POSTGRES_URL, IMS_IMAGES_REDIS_URL): {exc}") from exc
     try:
         yield {"DATABASE_URL": f"{POSTGRES}/{name}", "REDIS_URL": f"{REDIS}/{index}",
                "JWT_SECRET": JWT_SECRET, "METRICS_TOKEN": METRICS_TOKEN}
@@ -300,8 +307,7 @@ def test_the_jobs_image_backs_the_database_up_to_s3(images: dict[str, str], serv
 def _load(url: str, token: str, item: int, until: float, statuses: Counter[str]) -> None:
     """One client alternating reads and withdrawals until `until`, each outcome counted: an HTTP status,
     or `refused` when the connection could not be made or was closed (the server stopping)."""
-    parts = url.split(":")
-    conn = http.client.HTTPConnection("127.0.0.1", int(parts[-1]), timeout=15)
+    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(url).port, timeout=15)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     turn = 0
     while time.monotonic() < until:
@@ -316,7 +322,7 @@ def _load(url: str, token: str, item: int, until: float, statuses: Counter[str])
             statuses[str(res.status)] += 1
             if res.getheader("Connection", "").lower() == "close":
                 conn.close()
-        except (ConnectionError, http.client.HTTPException, OSError):
+        except (http.client.HTTPException, OSError):  # refused, reset, closed
             statuses["refused"] += 1
             conn.close()
             time.sleep(0.05)
