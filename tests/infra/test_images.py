@@ -219,6 +219,15 @@ def test_each_image_runs_as_a_user_that_is_not_root(images: dict[str, str], depl
     assert _run_job(images["jobs"], services, "id", "-u").stdout.strip() == "65532"
 
 
+def test_the_servers_listen_on_every_interface(deployment: dict[str, str]) -> None:
+    """IMS_HOST and IMS_WS_HOST default to loopback, which nothing outside a container reaches: the
+    images set 0.0.0.0. Read from the kernel's table of listening sockets (LISTEN is state 0A)."""
+    for name, url in ((deployment["api"], deployment["api_url"]), (deployment["realtime"], deployment["live_url"])):
+        table = podman("exec", name, "cat", "/proc/net/tcp").stdout.splitlines()[1:]
+        listening = {row.split()[1] for row in table if row.split()[3] == "0A"}
+        assert f"00000000:{urlsplit(url).port:04X}" in listening, (name, sorted(listening))
+
+
 def test_the_healthchecks_pass(deployment: dict[str, str]) -> None:
     for name in (deployment["api"], deployment["realtime"]):
         run = podman("healthcheck", "run", name, check=False)
