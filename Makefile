@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
 	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
-	@echo "make infra-test   build the Knative image with buildah and test it running under podman (as root)"
+	@echo "make infra-test   lint and build the images (Knative, api, realtime, jobs) with buildah, test them running under podman (as root)"
 	@echo "make bench    seed 100k items and print performance figures"
 	@echo "make backup   pg_dump the database to BACKUP_URL (s3://bucket/prefix) with a manifest; prune by retention"
 	@echo "make restore [KEY=…] [FORCE=1]   restore the newest (or KEY) backup into DATABASE_URL, verified"
