@@ -1,5 +1,5 @@
-"""infra/backup/: the daily backup as Kubernetes, Compose, App Platform and cron run it (README, "Scheduling
-backups"), checked offline. Each runs `python -m backup` at 03:17 UTC (the cron lines read by the gateway's
+"""infra/backup/ and the `backup` service of infra/compose.yaml: the daily backup as Kubernetes, Compose,
+App Platform and cron run it (README, "Scheduling backups"), checked offline. Each runs `python -m backup` at 03:17 UTC (the cron lines read by the gateway's
 own cron parser), never two at once, with its settings by reference only. The crontab's command line runs
 for real under /bin/sh, with make and flock, in a scratch checkout; only syslog is stood in for, by a
 `logger` on PATH that writes to a file. (Checking the Compose file against the Compose specification
@@ -27,8 +27,8 @@ COMMAND = ["python", "-m", "backup"]
 SECRETS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "DATABASE_DIRECT_URL"}
 
 
-def _yaml(name: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((BACKUP / name).read_text())
+def _yaml(name: str, directory: Path = BACKUP) -> dict[str, Any]:
+    loaded = yaml.safe_load((directory / name).read_text())
     assert isinstance(loaded, dict), f"{name}: one YAML mapping expected"
     return loaded
 
@@ -118,7 +118,7 @@ def test_cronjob_placeholders_are_only_the_image_ones():
 
 # Docker Compose
 
-COMPOSE = _yaml("compose.yaml")
+COMPOSE = _yaml("compose.yaml", ROOT / "infra")
 
 
 def test_compose_backup_service_runs_once_on_demand_with_settings_from_an_env_file():

@@ -1,0 +1,48 @@
+"""infra/compose.yaml as a Docker Swarm stack file: `python3 infra/swarm.py` writes infra/stack.yaml, then
+`docker stack deploy -c infra/stack.yaml ims` (README, "Compose and Swarm").
+
+Why a rendering step: `docker stack deploy` refuses two things the Compose file needs. The long form of
+`depends_on` (with `condition:`) is an error there ("services.api.depends_on must be a list", moby/moby#46827),
+and Swarm ignores start order anyway: its restart policies and health checks do the waiting. The long form of
+`env_file` (`required: false`) is refused too, and Swarm has no profiles, so the on-demand `backup` service
+(profile backup) would run as a long-lived service; it is left out. The top-level `name` is refused as well:
+the stack's name is `docker stack deploy`'s argument. Everything else (deploy sections, health
+checks, secrets, volumes, `${VAR}` references) is copied unchanged; Swarm ignores `build`.
+The output keeps the `${VAR}` references: `docker stack deploy` fills them in from the shell's environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+INFRA = Path(__file__).resolve().parent
+
+
+def render(compose: dict[str, Any]) -> dict[str, Any]:
+    """The stack: no `name`; every service without a profile, without `depends_on`."""
+    stack = {key: value for key, value in compose.items() if key != "name"}
+    services = {}
+    for name, service in compose["services"].items():
+        if service.get("profiles"):
+            continue
+        services[name] = {key: value for key, value in service.items() if key != "depends_on"}
+    stack["services"] = services
+    return stack
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[0]) if argv else INFRA / "compose.yaml"
+    target = source.with_name("stack.yaml")  # beside the source: relative bind mounts resolve the same way
+    stack = render(yaml.safe_load(source.read_text()))
+    header = f"# Rendered from {source.name} by infra/swarm.py for `docker stack deploy`; edit {source.name}.\n"
+    target.write_text(header + yaml.safe_dump(stack, sort_keys=False, width=200))
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
