@@ -13,11 +13,11 @@ import pytest
 
 from gateway import fly, platform_event
 from gateway.app import make_app
-from shared import db
+from shared import db, settings
 from shared.http import handler
 from tests.api.helpers import V1
 from tests.client import Api
-from tests.conftest import unique
+from tests.conftest import settings_env, unique
 from tests.front import in_process
 
 PRIMARY, REPLICA = "iad", "ams"
@@ -175,3 +175,19 @@ def test_a_write_the_replica_refused_is_replayed(services):
     assert replayed is not None and replayed[0] == 409
     assert dict(replayed[1])["fly-replay"] == f"region={PRIMARY};state=captured_write"
     assert fly.Regions(PRIMARY, PRIMARY).after("GET", status, headers, payload) is None  # the primary's own 503
+
+
+# --- the region's read replica -------------------------------------------------------------------
+
+REPLICA_URL = "postgresql://ims@top1.nearest.of.ims-db.internal:5433/ims"
+
+
+@pytest.mark.parametrize(("env", "replica"), [
+    ({"FLY_REGION": REPLICA, "PRIMARY_REGION": PRIMARY, "DATABASE_REPLICA_URL": REPLICA_URL}, True),
+    ({"FLY_REGION": PRIMARY, "PRIMARY_REGION": PRIMARY, "DATABASE_REPLICA_URL": REPLICA_URL}, False),
+    ({"FLY_REGION": None, "PRIMARY_REGION": PRIMARY, "DATABASE_REPLICA_URL": REPLICA_URL}, False),
+    ({"FLY_REGION": REPLICA, "PRIMARY_REGION": PRIMARY, "DATABASE_REPLICA_URL": None}, False),
+])
+def test_the_functions_read_the_replica_outside_the_primary_region(services, env, replica):
+    with settings_env(**env):
+        assert settings.get().database_url == (REPLICA_URL if replica else services["DATABASE_URL"])
