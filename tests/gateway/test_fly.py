@@ -5,7 +5,9 @@ Each app here is a real App on the test database, in the environment FLY_REGION 
 
 from __future__ import annotations
 
+import importlib.util
 import time
+import tomllib
 from contextlib import ExitStack
 from collections.abc import Callable, Iterator
 
@@ -17,7 +19,7 @@ from shared import db, settings
 from shared.http import handler
 from tests.api.helpers import V1
 from tests.client import Api
-from tests.conftest import settings_env, unique
+from tests.conftest import ROOT, settings_env, unique
 from tests.front import in_process
 
 PRIMARY, REPLICA = "iad", "ams"
@@ -191,3 +193,42 @@ REPLICA_URL = "postgresql://ims@top1.nearest.of.ims-db.internal:5433/ims"
 def test_the_functions_read_the_replica_outside_the_primary_region(services, env, replica):
     with settings_env(**env):
         assert settings.get().database_url == (REPLICA_URL if replica else services["DATABASE_URL"])
+
+
+# --- infra/fly: the apps' configuration (flyctl is not here; the files are read as Fly reads TOML) ---
+
+FLY = ROOT / "infra" / "fly"
+
+
+def _config(name: str) -> dict:
+    with open(FLY / f"{name}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.mark.parametrize(("name", "port_setting", "health"), [("api", "IMS_PORT", "/api/v1/health"),
+                                                               ("realtime", "IMS_WS_PORT", "/healthz")])
+def test_each_app_runs_in_the_primary_region_the_gateway_is_told(name, port_setting, health):
+    config = _config(name)
+    env, service = config["env"], config["http_service"]
+    assert config["primary_region"] == env["PRIMARY_REGION"] == PRIMARY
+    assert config["build"]["dockerfile"] == f"infra/images/{name}.Dockerfile"
+    assert config["kill_signal"] == "SIGTERM"  # what both servers drain on
+    assert service["internal_port"] == int(env[port_setting]) and env.get("IMS_HOST", env.get("IMS_WS_HOST")) == "0.0.0.0"
+    assert service["force_https"] is True and service["min_machines_running"] >= 1
+    assert service["concurrency"]["soft_limit"] <= service["concurrency"]["hard_limit"]
+    assert [(c["method"], c["path"]) for c in service["checks"]] == [("GET", health)]
+
+
+def test_the_api_migrates_before_it_deploys_and_answers_its_health_check(api):
+    config = _config("api")
+    command = config["deploy"]["release_command"].split()
+    assert command[:2] == ["python", "-m"] and importlib.util.find_spec(command[2]) is not None
+    assert command[2] == "shared.migrate"
+    assert api.get(config["http_service"]["checks"][0]["path"]).status == 200
+    assert int(config["env"]["IMS_FLY_STICKY_SECONDS"]) > 0
+
+
+def test_the_live_feed_keeps_its_sockets():
+    service = _config("realtime")["http_service"]
+    assert service["auto_stop_machines"] == "off"  # a stopped Machine would drop its clients
+    assert service["concurrency"]["type"] == "connections"
