@@ -213,7 +213,8 @@ def test_each_app_runs_in_the_primary_region_the_gateway_is_told(name, port_sett
     assert config["primary_region"] == env["PRIMARY_REGION"] == PRIMARY
     assert config["build"]["dockerfile"] == f"infra/images/{name}.Dockerfile"
     assert config["kill_signal"] == "SIGTERM"  # what both servers drain on
-    assert service["internal_port"] == int(env[port_setting]) and env.get("IMS_HOST", env.get("IMS_WS_HOST")) == "0.0.0.0"
+    assert service["internal_port"] == int(env[port_setting])
+    assert env.get("IMS_HOST", env.get("IMS_WS_HOST")) == "0.0.0.0"
     assert service["force_https"] is True and service["min_machines_running"] >= 1
     assert service["concurrency"]["soft_limit"] <= service["concurrency"]["hard_limit"]
     assert [(c["method"], c["path"]) for c in service["checks"]] == [("GET", health)]
