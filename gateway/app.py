@@ -23,7 +23,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from gateway import asyncapi, manifest, openapi, platform_event
+from gateway import asyncapi, fly, manifest, openapi, platform_event
 from gateway.openwhisk import activations, cron, websecure
 from gateway.openwhisk.activations import Activations
 from gateway.manifest import Function
@@ -92,9 +92,10 @@ class App:
     """The WSGI application. Build it with `make_app()`."""
 
     def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0,
-                 pings: bool = False) -> None:
+                 pings: bool = False, regions: fly.Regions | None = None) -> None:
         self.functions = [f for f in functions if f.is_http]
         self.trusted_proxies = trusted_proxies
+        self.regions = regions  # on Fly.io, in several regions: which requests go to the primary (gateway.fly)
         # Import every function now: a broken one fails at start, and no request pays for an import.
         for f in functions:
             manifest.check_spec(f, manifest.load_main(f))
@@ -140,11 +141,17 @@ class App:
         supplied = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         route = "unmatched"
+        replay = self.regions.before(method, environ.get("HTTP_COOKIE", "")) if self.regions else None
         try:
-            body = read_body(environ)
-            route, (status, out, payload) = self._route(environ, method, path, headers, body, request_id)
+            if replay is not None:  # before the body is read: nothing is done here
+                route, (status, out, payload) = "fly-replay", replay
+            else:
+                body = read_body(environ)
+                route, (status, out, payload) = self._route(environ, method, path, headers, body, request_id)
         except errors.HTTPError as exc:
             status, out, payload = platform_event.error(exc, request_id)
+        if self.regions and replay is None:
+            status, out, payload = self.regions.after(method, status, out, payload) or (status, out, payload)
         if not path.startswith(activations.PREFIX) and not platform_event.has_header(out, "vary"):
             # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
             # functions' do; the invoke API is for the platform's machines, not for browsers.
@@ -234,8 +241,9 @@ class FunctionApp(App):
     """One function alone, served at the root as at its function URL: the request path is what follows
     that URL (`/42`; `/` is the URL itself). Nothing else is answered: no routes, no invoke API."""
 
-    def __init__(self, function: Function, namespace: str, api_key: str, trusted_proxies: int = 0) -> None:
-        super().__init__([function], namespace, api_key, trusted_proxies)
+    def __init__(self, function: Function, namespace: str, api_key: str, trusted_proxies: int = 0,
+                 regions: fly.Regions | None = None) -> None:
+        super().__init__([function], namespace, api_key, trusted_proxies, regions=regions)
         self.function = function
 
     def _route(self, environ: dict[str, Any], method: str, path: str, headers: Headers, body: bytes,
@@ -253,8 +261,10 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
     `api_key` guards the invoke API: __OW_API_KEY when set, else a fresh random one.
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
     believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none.
-    `pings`: answer an outside scheduler's trigger path (gateway.openwhisk.ping), open to anyone."""
+    `pings`: answer an outside scheduler's trigger path (gateway.openwhisk.ping), open to anyone.
+    On Fly.io (FLY_REGION and PRIMARY_REGION set), writes are answered in the primary region (gateway.fly)."""
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
+    regions = fly.Regions.from_env()
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
     if trusted_proxies is None:
         trusted_proxies = trusted_proxy_hops(os.environ.get("IMS_TRUST_PROXY", ""))
@@ -263,8 +273,8 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
         function = next((f for f in functions if f.qualified == only and f.is_http), None)
         if function is None:
             raise manifest.ManifestError(f"project.yml has no HTTP function {only!r}")
-        return FunctionApp(function, namespace, api_key, trusted_proxies)
-    return App(functions, namespace, api_key, trusted_proxies, pings)
+        return FunctionApp(function, namespace, api_key, trusted_proxies, regions)
+    return App(functions, namespace, api_key, trusted_proxies, pings, regions)
 
 
 def loopback_url(host: str, port: int | str) -> str:

@@ -284,10 +284,13 @@ class Front(BaseApplication):  # type: ignore[misc]
     def _worker_started(self, worker: Worker) -> None:
         from gateway.openwhisk import cron
 
+        worker.stopping = self._stopping
+        regions = self.app.regions
+        if regions is not None and not regions.is_primary:
+            return  # on Fly.io the triggers fire in the primary region: elsewhere the database is a read-only replica
         leader = CronLeader(self.runtime / "cron.lock")
         scheduler = cron.Scheduler(self.app.schedule, lambda t: self.app.activations.start(t.function, t.body),
                                    claim=leader.claim)
-        worker.stopping = self._stopping
         threading.Thread(target=scheduler.run, args=(self._stopping,), name="cron", daemon=True).start()
 
     def _worker_exiting(self, server: Any, worker: Worker) -> None:

@@ -114,8 +114,16 @@ class OutOfRange(Error):
     """22003: a number past its column's type."""
 
 
+class ReadOnly(Error, errors.Unavailable):
+    """25006: a write in a read-only transaction, on a read replica. On Fly.io, outside the primary region,
+    the gateway replays the request there on seeing this code (gateway.fly); elsewhere it is a 503."""
+
+    code = "database_read_only"
+    detail = "This database is a read-only replica; retry shortly."
+
+
 _BY_SQLSTATE: dict[str, type[Error]] = {"23505": UniqueViolation, "23503": ForeignKeyViolation,
-                                        "23514": CheckViolation, "22003": OutOfRange}
+                                        "23514": CheckViolation, "22003": OutOfRange, "25006": ReadOnly}
 # Class 08 (connection exception), 53 (insufficient resources: too many connections, disk full, out of
 # memory), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now: starting or shutting down).
 _UNAVAILABLE = ("08", "53", "57P01", "57P02", "57P03")

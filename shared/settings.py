@@ -99,6 +99,16 @@ def _instant(name: str) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
+def _database_url() -> str:
+    """DATABASE_URL; on Fly.io in a region other than PRIMARY_REGION, DATABASE_REPLICA_URL when set: that
+    region's read replica (README, 'Fly.io'; the gateway sends writes to the primary, gateway.fly)."""
+    here, primary = os.environ.get("FLY_REGION", "").strip(), os.environ.get("PRIMARY_REGION", "").strip()
+    replica = os.environ.get("DATABASE_REPLICA_URL", "")
+    if replica and here and primary and here != primary:
+        return replica
+    return _env("DATABASE_URL")
+
+
 def _load() -> Settings:
     secret = _env("JWT_SECRET")
     if len(secret) < 32:
@@ -109,7 +119,7 @@ def _load() -> Settings:
     if previous and not previous_until:
         raise ConfigError("JWT_PREVIOUS_SECRET needs JWT_PREVIOUS_SECRET_UNTIL, the end of the rotation window")
     return Settings(
-        database_url=_env("DATABASE_URL"),
+        database_url=_database_url(),
         redis_url=_env("REDIS_URL"),
         jwt_secret=secret,
         allow_self_registration=_flag("ALLOW_SELF_REGISTRATION", True),
