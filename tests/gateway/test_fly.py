@@ -211,7 +211,8 @@ def test_each_app_runs_in_the_primary_region_the_gateway_is_told(name, port_sett
     config = _config(name)
     env, service = config["env"], config["http_service"]
     assert config["primary_region"] == env["PRIMARY_REGION"] == PRIMARY
-    assert config["build"]["dockerfile"] == f"infra/images/{name}.Dockerfile"
+    # flyctl resolves the Dockerfile relative to the fly.toml's folder (the build context is the repository root)
+    assert (FLY / config["build"]["dockerfile"]).resolve() == ROOT / "infra" / "images" / f"{name}.Dockerfile"
     assert config["kill_signal"] == "SIGTERM"  # what both servers drain on
     assert service["internal_port"] == int(env[port_setting])
     assert env.get("IMS_HOST", env.get("IMS_WS_HOST")) == "0.0.0.0"
@@ -227,6 +228,12 @@ def test_the_api_migrates_before_it_deploys_and_answers_its_health_check(api):
     assert command[2] == "shared.migrate"
     assert api.get(config["http_service"]["checks"][0]["path"]).status == 200
     assert int(config["env"]["IMS_FLY_STICKY_SECONDS"]) > 0
+
+
+def test_fly_waits_for_the_api_to_drain_before_killing_it():
+    """kill_timeout outlasts IMS_GRACEFUL_TIMEOUT (30 s by default), so requests in flight finish."""
+    timeout = _config("api")["kill_timeout"]
+    assert timeout.endswith("s") and int(timeout[:-1]) > 30
 
 
 def test_the_live_feed_keeps_its_sockets():

@@ -163,5 +163,5 @@ def test_deploy_fly_uses_the_two_configurations():
     assert DEPLOY["jobs"]["fly"]["env"] == {"FLY_API_TOKEN": "${{ secrets.FLY_API_TOKEN }}"}
     runs = _runs("fly")
     for app in ("api", "realtime"):
-        assert any(f"flyctl deploy --config infra/fly/{app}.toml" in run for run in runs)
+        assert any(f"flyctl deploy . --config infra/fly/{app}.toml" in run for run in runs)
         assert (ROOT / "infra" / "fly" / f"{app}.toml").is_file()
