@@ -103,7 +103,7 @@ def test_least_privilege_and_concurrency(workflow: dict[str, Any]):
 def test_ci_runs_on_every_push_and_pull_request():
     assert set(CI["on"]) == {"push", "pull_request"} and not any(CI["on"].values())
     jobs = CI["jobs"]
-    assert set(jobs) == {"tests", "infra", "images"}
+    assert set(jobs) == {"tests", "infra", "actionlint", "images"}
     runs = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
     assert "make test" in runs["tests"]
     assert any(step.get("with", {}).get("python-version") == "3.12" for step in jobs["tests"]["steps"])
@@ -112,6 +112,24 @@ def test_ci_runs_on_every_push_and_pull_request():
     [build] = [step for step in jobs["images"]["steps"] if step.get("uses", "").startswith("docker/build-push")]
     assert build["with"]["push"] is False
     assert build["with"]["file"] == "infra/images/${{ matrix.image }}.Dockerfile"
+
+
+def test_the_infra_job_has_the_databases_the_image_test_uses():
+    """tests/infra/test_images.py: PostgreSQL on 127.0.0.1:5432 (trust, user postgres), Redis on :6379."""
+    services = CI["jobs"]["infra"]["services"]
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["postgres"]["env"] == {"POSTGRES_HOST_AUTH_METHOD": "trust"}
+    assert services["postgres"]["ports"] == ["5432:5432"] and "pg_isready" in services["postgres"]["options"]
+    assert services["redis"]["image"] == "redis:7" and services["redis"]["ports"] == ["6379:6379"]
+    assert "redis-cli ping" in services["redis"]["options"]
+
+
+def test_ci_runs_actionlint_at_a_pinned_version():
+    steps = CI["jobs"]["actionlint"]["steps"]
+    assert any(step.get("uses", "").startswith("actions/setup-go@") for step in steps)
+    runs = [step.get("run", "") for step in steps]
+    assert "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12" in runs
+    assert any(run.endswith("/bin/actionlint") for run in runs)
 
 
 def test_deploy_runs_on_tags_or_by_hand_for_an_environment():
