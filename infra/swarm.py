@@ -6,7 +6,9 @@ Why a rendering step: `docker stack deploy` refuses two things the Compose file 
 and Swarm ignores start order anyway: its restart policies and health checks do the waiting. The long form of
 `env_file` (`required: false`) is refused too, and Swarm has no profiles, so the on-demand `backup` service
 (profile backup) would run as a long-lived service; it is left out. The top-level `name` is refused as well:
-the stack's name is `docker stack deploy`'s argument. Everything else (deploy sections, health
+the stack's name is `docker stack deploy`'s argument. The api and realtime run two replicas each in the
+stack (SWARM_REPLICAS): Swarm's routing mesh spreads a published port over them, whereas under plain
+Compose a second container could not bind the same host port, so compose.yaml says one. Everything else (deploy sections, health
 checks, secrets, volumes, `${VAR}` references) is copied unchanged; Swarm ignores `build`.
 The output keeps the `${VAR}` references: `docker stack deploy` fills them in from the shell's environment.
 """
@@ -20,16 +22,20 @@ from typing import Any
 import yaml
 
 INFRA = Path(__file__).resolve().parent
+SWARM_REPLICAS = {"api": 2, "realtime": 2}
 
 
 def render(compose: dict[str, Any]) -> dict[str, Any]:
-    """The stack: no `name`; every service without a profile, without `depends_on`."""
+    """The stack: no `name`; every service without a profile, without `depends_on`; the api and realtime
+    replicated (SWARM_REPLICAS)."""
     stack = {key: value for key, value in compose.items() if key != "name"}
     services = {}
     for name, service in compose["services"].items():
         if service.get("profiles"):
             continue
         services[name] = {key: value for key, value in service.items() if key != "depends_on"}
+        if name in SWARM_REPLICAS:
+            services[name]["deploy"] = {**service.get("deploy", {}), "replicas": SWARM_REPLICAS[name]}
     stack["services"] = services
     return stack
 

@@ -6,6 +6,7 @@ modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -161,7 +162,8 @@ def test_env_example_holds_only_placeholders():
 def test_swarm_deploy_sections():
     for service in ("api", "realtime"):
         deploy = SERVICES[service]["deploy"]
-        assert deploy["replicas"] >= 2
+        # Compose runs one: a second container could not bind the published host port (swarm.py: two)
+        assert deploy["replicas"] == 1 and SERVICES[service]["ports"]
         assert {k: deploy["update_config"][k] for k in ("parallelism", "order", "failure_action")} == {
             "parallelism": 1, "order": "start-first", "failure_action": "rollback"}
         assert deploy["rollback_config"]["parallelism"] == 1
@@ -227,8 +229,22 @@ def test_swarm_accepts_the_rendered_stack(tmp_path: Path, swarm_env: dict[str, s
     assert stack["services"]["api"]["image"] == "localhost/ims-api:1.2.3"
     for name, service in stack["services"].items():
         assert "depends_on" not in service
-        assert service["deploy"] == _swarm_deploy(SERVICES[name]["deploy"]), name
+        replicas = 2 if name in ("api", "realtime") else SERVICES[name]["deploy"]["replicas"]
+        assert service["deploy"] == _swarm_deploy({**SERVICES[name]["deploy"], "replicas": replicas}), name
     assert stack["services"]["api"]["env_file"] == [swarm_env["IMS_ENV_FILE"]]
+
+
+def test_swarm_replicates_the_api_and_realtime():
+    """Behind Swarm's routing mesh two tasks share a published port; the rest keep their one replica."""
+    spec = importlib.util.spec_from_file_location("ims_infra_swarm", INFRA / "swarm.py")
+    assert spec and spec.loader
+    swarm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(swarm)
+    stack = swarm.render(yaml.safe_load(COMPOSE_FILE.read_text()))
+    replicas = {name: service["deploy"]["replicas"] for name, service in stack["services"].items()}
+    assert replicas == {"api": 2, "realtime": 2, "migrate": 1, "postgres": 1, "redis": 1, "prometheus": 1,
+                        "grafana": 1}
+    assert SERVICES["api"]["deploy"]["replicas"] == 1  # the Compose file itself is left as it was
 
 
 def _swarm_deploy(deploy: dict[str, Any]) -> dict[str, Any]:
