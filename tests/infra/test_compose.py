@@ -131,6 +131,16 @@ def test_ims_services_run_locked_down_with_settings_from_an_env_file():
     assert SERVICES["api"]["env_file"] == "${IMS_ENV_FILE:-ims.env}"
 
 
+def test_the_backup_reaches_the_database_and_the_object_storage():
+    """backend is internal (no route out): the backup also needs a network that is not, to reach S3."""
+    networks = COMPOSE["networks"]
+    assert networks["backend"]["internal"] is True
+    assert "backend" in SERVICES["backup"]["networks"]
+    outward = [name for name in SERVICES["backup"]["networks"] if not (networks[name] or {}).get("internal")]
+    assert outward == ["egress"]
+    assert not any("egress" in spec.get("networks", []) for name, spec in SERVICES.items() if name != "backup")
+
+
 def test_no_secret_is_written_in_the_file():
     """Secret settings come from the env file or from secret files: in `environment` only as a `${…}`
     reference or a *_FILE path under /run/secrets; no URL carries a password."""
