@@ -11,6 +11,12 @@ stack (SWARM_REPLICAS): Swarm's routing mesh spreads a published port over them,
 Compose a second container could not bind the same host port, so compose.yaml says one. Everything else (deploy sections, health
 checks, secrets, volumes, `${VAR}` references) is copied unchanged; Swarm ignores `build`.
 The output keeps the `${VAR}` references: `docker stack deploy` fills them in from the shell's environment.
+
+Prometheus finds each replica of the api and realtime in DNS. Under Compose the service's name answers one
+A record per container; under Swarm it answers the service's virtual IP, which balances each scrape onto a
+random task (the counters would seem to reset, and rates and alerts go wrong). Swarm's `tasks.<service>`
+answers one record per task, so monitoring/prometheus.swarm.yml is written with those names, and the
+stack's Prometheus mounts it in place of prometheus.yml.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import yaml
 
 INFRA = Path(__file__).resolve().parent
 SWARM_REPLICAS = {"api": 2, "realtime": 2}
+PROMETHEUS, PROMETHEUS_SWARM = "./monitoring/prometheus.yml", "./monitoring/prometheus.swarm.yml"
 
 
 def render(compose: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +43,20 @@ def render(compose: dict[str, Any]) -> dict[str, Any]:
         services[name] = {key: value for key, value in service.items() if key != "depends_on"}
         if name in SWARM_REPLICAS:
             services[name]["deploy"] = {**service.get("deploy", {}), "replicas": SWARM_REPLICAS[name]}
+        if "volumes" in service:
+            services[name]["volumes"] = [volume.replace(f"{PROMETHEUS}:", f"{PROMETHEUS_SWARM}:", 1)
+                                         for volume in service["volumes"]]
     stack["services"] = services
     return stack
+
+
+def prometheus_for_swarm(config: dict[str, Any]) -> dict[str, Any]:
+    """prometheus.yml with every DNS name a service's tasks (`tasks.api`), not its virtual IP (`api`)."""
+    jobs = []
+    for job in config["scrape_configs"]:
+        sds = [{**sd, "names": [f"tasks.{name}" for name in sd["names"]]} for sd in job.get("dns_sd_configs", [])]
+        jobs.append({**job, "dns_sd_configs": sds} if sds else job)
+    return {**config, "scrape_configs": jobs}
 
 
 def main(argv: list[str]) -> int:
@@ -46,7 +65,13 @@ def main(argv: list[str]) -> int:
     stack = render(yaml.safe_load(source.read_text()))
     header = f"# Rendered from {source.name} by infra/swarm.py for `docker stack deploy`; edit {source.name}.\n"
     target.write_text(header + yaml.safe_dump(stack, sort_keys=False, width=200))
+    prometheus = target.parent / PROMETHEUS_SWARM
+    prometheus.parent.mkdir(parents=True, exist_ok=True)
+    config = prometheus_for_swarm(yaml.safe_load((INFRA / PROMETHEUS).read_text()))
+    prometheus.write_text("# Rendered from prometheus.yml by infra/swarm.py (tasks.<service>: each Swarm task); "
+                          "edit prometheus.yml.\n" + yaml.safe_dump(config, sort_keys=False, width=200))
     print(target)
+    print(prometheus)
     return 0
 
 

@@ -242,6 +242,13 @@ def test_swarm_accepts_the_rendered_stack(tmp_path: Path, swarm_env: dict[str, s
         replicas = 2 if name in ("api", "realtime") else SERVICES[name]["deploy"]["replicas"]
         assert service["deploy"] == _swarm_deploy({**SERVICES[name]["deploy"], "replicas": replicas}), name
     assert stack["services"]["api"]["env_file"] == [swarm_env["IMS_ENV_FILE"]]
+    # Prometheus scrapes each task (tasks.<service>), not the services' virtual IPs
+    mounts = [(m["source"], m["target"]) for m in stack["services"]["prometheus"]["volumes"] if m["type"] == "bind"]
+    assert (str(tmp_path / "monitoring" / "prometheus.swarm.yml"), "/etc/prometheus/prometheus.yml") in mounts
+    config = yaml.safe_load((tmp_path / "monitoring" / "prometheus.swarm.yml").read_text())
+    names = {job["job_name"]: [n for sd in job.get("dns_sd_configs", []) for n in sd["names"]]
+             for job in config["scrape_configs"]}
+    assert names["ims-api"] == ["tasks.api"] and names["ims-realtime"] == ["tasks.realtime"]
 
 
 def test_swarm_replicates_the_api_and_realtime():

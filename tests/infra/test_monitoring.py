@@ -127,9 +127,15 @@ def test_the_scrape_config_matches_where_ims_serves_its_metrics():
     manifest = (ROOT / "project.yml").read_text()
     assert "ims-route: GET /metrics" in manifest
     assert jobs["ims-api"]["metrics_path"] == "/api/v1/metrics"
-    assert jobs["ims-api"]["static_configs"] == [{"targets": ["api:8000"]}]
     assert jobs["ims-realtime"]["metrics_path"] == "/metrics"
-    assert jobs["ims-realtime"]["static_configs"] == [{"targets": [f"realtime:{realtime_config.Config().port}"]}]
+    # Every replica a target of its own, found in DNS: never a name balanced over replicas (the counters of
+    # a different replica at each scrape would look like resets).
+    assert jobs["ims-api"]["dns_sd_configs"] == [{"names": ["api"], "type": "A", "port": 8000,
+                                                  "refresh_interval": "30s"}]
+    assert jobs["ims-realtime"]["dns_sd_configs"] == [{"names": ["realtime"], "type": "A",
+                                                       "port": realtime_config.Config().port,
+                                                       "refresh_interval": "30s"}]
+    assert not any("static_configs" in jobs[name] for name in ("ims-api", "ims-realtime"))
     for name in ("ims-api", "ims-realtime"):
         auth = jobs[name]["authorization"]
         assert auth.get("type", "Bearer") == "Bearer" and set(auth) <= {"type", "credentials_file"}, auth
