@@ -12,6 +12,9 @@ Compose a second container could not bind the same host port, so compose.yaml sa
 checks, secrets, volumes, `${VAR}` references) is copied unchanged; Swarm ignores `build`.
 The output keeps the `${VAR}` references: `docker stack deploy` fills them in from the shell's environment.
 
+Ports the Compose file publishes on the host's loopback only (Prometheus, Grafana: `127.0.0.1:…`) are left
+out: Swarm ignores the address and would publish them on every node's addresses through its routing mesh.
+
 Prometheus finds each replica of the api and realtime in DNS. Under Compose the service's name answers one
 A record per container; under Swarm it answers the service's virtual IP, which balances each scrape onto a
 random task (the counters would seem to reset, and rates and alerts go wrong). Swarm's `tasks.<service>`
@@ -33,8 +36,9 @@ PROMETHEUS, PROMETHEUS_SWARM = "./monitoring/prometheus.yml", "./monitoring/prom
 
 
 def render(compose: dict[str, Any]) -> dict[str, Any]:
-    """The stack: no `name`; every service without a profile, without `depends_on`; the api and realtime
-    replicated (SWARM_REPLICAS)."""
+    """The stack: no `name`; every service without a profile, without `depends_on` and without ports
+    published on loopback; the api and realtime replicated (SWARM_REPLICAS); Prometheus's configuration
+    the one with `tasks.<service>` names."""
     stack = {key: value for key, value in compose.items() if key != "name"}
     services = {}
     for name, service in compose["services"].items():
@@ -43,6 +47,12 @@ def render(compose: dict[str, Any]) -> dict[str, Any]:
         services[name] = {key: value for key, value in service.items() if key != "depends_on"}
         if name in SWARM_REPLICAS:
             services[name]["deploy"] = {**service.get("deploy", {}), "replicas": SWARM_REPLICAS[name]}
+        if "ports" in service:
+            public = [port for port in service["ports"] if not str(port).startswith("127.0.0.1:")]
+            if public:
+                services[name]["ports"] = public
+            else:
+                del services[name]["ports"]
         if "volumes" in service:
             services[name]["volumes"] = [volume.replace(f"{PROMETHEUS}:", f"{PROMETHEUS_SWARM}:", 1)
                                          for volume in service["volumes"]]

@@ -131,6 +131,14 @@ def test_ims_services_run_locked_down_with_settings_from_an_env_file():
     assert SERVICES["api"]["env_file"] == "${IMS_ENV_FILE:-ims.env}"
 
 
+def test_monitoring_is_published_on_loopback_only():
+    """Prometheus has no login and Grafana's is the only guard: neither is on the host's public addresses."""
+    for service in ("prometheus", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in SERVICES[service]["ports"]), service
+    for service in ("api", "realtime"):  # what the load balancer or the clients reach
+        assert not any(port.startswith("127.0.0.1:") for port in SERVICES[service]["ports"]), service
+
+
 def test_the_backup_reaches_the_database_and_the_object_storage():
     """backend is internal (no route out): the backup also needs a network that is not, to reach S3."""
     networks = COMPOSE["networks"]
@@ -242,6 +250,9 @@ def test_swarm_accepts_the_rendered_stack(tmp_path: Path, swarm_env: dict[str, s
         replicas = 2 if name in ("api", "realtime") else SERVICES[name]["deploy"]["replicas"]
         assert service["deploy"] == _swarm_deploy({**SERVICES[name]["deploy"], "replicas": replicas}), name
     assert stack["services"]["api"]["env_file"] == [swarm_env["IMS_ENV_FILE"]]
+    # Swarm cannot publish on loopback (it would publish on every node): monitoring is not published
+    assert "ports" not in stack["services"]["prometheus"] and "ports" not in stack["services"]["grafana"]
+    assert [p["published"] for p in stack["services"]["api"]["ports"]] == [8000]
     # Prometheus scrapes each task (tasks.<service>), not the services' virtual IPs
     mounts = [(m["source"], m["target"]) for m in stack["services"]["prometheus"]["volumes"] if m["type"] == "bind"]
     assert (str(tmp_path / "monitoring" / "prometheus.swarm.yml"), "/etc/prometheus/prometheus.yml") in mounts
