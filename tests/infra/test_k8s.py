@@ -296,6 +296,52 @@ def test_network_policies_deny_by_default_and_open_only_what_is_used(overlay: st
                 peer["podSelector"]["matchExpressions"])
 
 
+def matches(selector: Doc, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and `In` matchExpressions) against a pod's labels; {} selects all."""
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), expressions
+    return (selector.get("matchLabels", {}).items() <= labels.items()
+            and all(labels.get(e["key"]) in e["values"] for e in expressions))
+
+
+def egress_of(policies: list[Doc], labels: dict[str, str]) -> set[str]:
+    """Where a pod with these labels may send: 'dns', '<component>:<port>' for IMS pods, 'outside'."""
+    allowed = set()
+    for policy in policies:
+        if not matches(policy["spec"]["podSelector"], labels):
+            continue
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to"), (policy["metadata"]["name"], rule)  # never `- {}`: anywhere, any port
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    assert peer["ipBlock"] == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
+                    assert "ports" not in rule
+                    allowed.add("outside")
+                elif "namespaceSelector" in peer:
+                    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+                    assert {p["port"] for p in rule["ports"]} == {53}
+                    allowed.add("dns")
+                else:
+                    component = peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                    allowed |= {f"{component}:{p['port']}" for p in rule["ports"]}
+    return allowed
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_is_only_what_each_pod_uses(overlay: str) -> None:
+    """DNS for all; the in-cluster databases for their clients; outside the cluster (but the cloud metadata
+    address) only for mail (api), S3 (backup) and a managed database (migrate; production: realtime too)."""
+    policies = find(render(f"overlays/{overlay}"), "NetworkPolicy")
+    pg = {"postgres:5432"} if overlay == "local" else set()
+    external = {"outside"} if overlay == "production" else set()
+    expected = {"api": {"dns", "redis:6379", "outside", *pg}, "realtime": {"dns", "redis:6379", *pg, *external},
+                "migrate": {"dns", "outside", *pg}, "backup": {"dns", "outside", *pg},
+                "postgres": {"dns"}, "redis": {"dns"}}
+    for component, allowed in expected.items():
+        labels = {"app.kubernetes.io/name": "ims", "app.kubernetes.io/component": component}
+        assert egress_of(policies, labels) == allowed, component
+
+
 # Managed database, migrations, backup
 
 def test_production_has_no_postgresql_and_local_has_one() -> None:
@@ -307,7 +353,8 @@ def test_production_has_no_postgresql_and_local_has_one() -> None:
     # What the README's first local install applies alone, by this label, before the migration Job.
     labelled = {f"{d['kind']}/{d['metadata']['name']}" for d in local
                 if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "postgres"}
-    assert labelled == {"StatefulSet/ims-postgres", "Service/ims-postgres", "NetworkPolicy/ims-postgres-ingress"}
+    assert labelled == {"StatefulSet/ims-postgres", "Service/ims-postgres", "NetworkPolicy/ims-postgres-ingress",
+                        "NetworkPolicy/ims-postgres-egress"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
