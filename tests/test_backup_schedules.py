@@ -103,6 +103,7 @@ def test_cronjob_settings_come_from_the_secret_and_configmap():
     [container] = POD["containers"]
     sources = {(kind, ref["name"]) for source in container["envFrom"] for kind, ref in source.items()}
     assert ("secretRef", "ims-secrets") in sources
+    assert ("secretRef", "ims-backup") in sources  # the storage's keys, a Secret only this job reads
     assert any(kind == "configMapRef" for kind, _ in sources)
     for var in container.get("env", []):
         if var["name"] in SECRETS:

@@ -401,6 +401,27 @@ def test_images_come_from_the_overlays_registry_at_one_tag(overlay: str) -> None
 # Secrets
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_backup_holds_the_storage_keys(overlay: str) -> None:
+    """The Secret ims-backup (AWS_*) reaches the backup CronJob's pod and no other."""
+    holders = [name for name, pod in pods(rendered(overlay)) for container in containers(pod)
+               if {"secretRef": {"name": "ims-backup"}} in container.get("envFrom", [])
+               or any(v.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "ims-backup"
+                      for v in container.get("env", []))]
+    assert holders == ["CronJob/ims-backup"]
+
+
+def test_the_secret_templates_put_the_storage_keys_in_ims_backup_only() -> None:
+    def keys(name: str) -> dict[str, str]:
+        lines = (K8S / name).read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+    app, backup = keys("secrets.env.example"), keys("backup.env.example")
+    assert not any(key.startswith("AWS_") for key in app)
+    assert set(backup) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert "#AWS_ENDPOINT_URL=" in (K8S / "backup.env.example").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_manifest_carries_a_secret(overlay: str) -> None:
     docs = rendered(overlay)
     for secret in find(docs, "Secret"):
