@@ -400,6 +400,16 @@ def test_images_come_from_the_overlays_registry_at_one_tag(overlay: str) -> None
 
 # Secrets
 
+def test_production_pulls_the_ims_images_with_the_registry_secret() -> None:
+    """GHCR packages are private by default: every IMS pod of the production overlay (and its migration Job)
+    names the pull Secret ghcr-pull; the overlay only names it, never carries it."""
+    docs = rendered("production")
+    for name, pod in pods(docs):
+        ims = any(image_name(c["image"]) in IMS_IMAGES for c in containers(pod))
+        assert (pod["spec"].get("imagePullSecrets") == [{"name": "ghcr-pull"}]) is ims, name
+    assert not find(docs, "Secret")
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_only_the_backup_holds_the_storage_keys(overlay: str) -> None:
     """The Secret ims-backup (AWS_*) reaches the backup CronJob's pod and no other."""

@@ -95,13 +95,16 @@ def test_least_privilege_and_concurrency(workflow: dict[str, Any]):
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["concurrency"]["group"]
     for job in workflow["jobs"].values():
+        if "uses" in job:  # a reusable workflow's call: its own jobs are checked in their file
+            assert "permissions" not in job
+            continue
         extra = {k: v for k, v in job.get("permissions", {}).items() if v != "read"}
         assert extra in ({}, {"packages": "write"}), extra
         assert job["timeout-minutes"] <= 60
 
 
 def test_ci_runs_on_every_push_and_pull_request():
-    assert set(CI["on"]) == {"push", "pull_request"} and not any(CI["on"].values())
+    assert set(CI["on"]) == {"push", "pull_request", "workflow_call"} and not any(CI["on"].values())
     jobs = CI["jobs"]
     assert set(jobs) == {"tests", "infra", "actionlint", "images"}
     runs = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
@@ -138,6 +141,10 @@ def test_deploy_runs_on_tags_or_by_hand_for_an_environment():
     assert inputs["environment"]["type"] == "environment" and inputs["environment"]["required"] is True
     assert set(inputs["platform"]["options"]) == {"kubernetes", "fly", "functions"}
     assert DEPLOY["concurrency"]["cancel-in-progress"] is False  # never cut a deployment in half
+    # No deployment without CI: the images (which every platform's job needs) wait for the whole of ci.yml.
+    assert DEPLOY["jobs"]["ci"] == {"uses": "./.github/workflows/ci.yml"}
+    assert DEPLOY["jobs"]["images"]["needs"] == "ci"
+    assert "${{ github.workflow }}" in CI["concurrency"]["group"]  # the two CI runs of a tag never cancel each other
     for name in ("functions", "kubernetes", "fly"):
         assert DEPLOY["jobs"][name]["needs"] == "images"
         assert DEPLOY["jobs"][name]["environment"] == "${{ inputs.environment || 'production' }}"
