@@ -12,6 +12,13 @@ database. Elsewhere DATABASE_URL reaches that region's read replica (README, 'Fl
 - a successful write in the primary region sets a short-lived cookie, and a read that carries it is
   replayed to the primary too, so a client reads its own writes while the replicas catch up.
 
+The cookie is SameSite=Lax: a browser app on another origin gets read-your-own-writes only if its requests
+are credentialed (fetch's `credentials: "include"`, CORS allowing credentials); without cookies a client may
+read a replica a moment behind its own write. And a captured write runs twice, first in the replica (where
+the database refused it, so that transaction wrote nothing) and again in the primary: a read handler (GET)
+must therefore write only to the database, never to mail, Redis or another service, or that would happen
+twice.
+
 Nothing changes unless both FLY_REGION and PRIMARY_REGION are set. An OPTIONS preflight is never
 replayed: it writes nothing, and the browser sends it without cookies.
 """
