@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -214,7 +215,11 @@ class Postgres(Embedded):
     name = "PostgreSQL"
 
     def __init__(self, data_dir: Path) -> None:
-        import pgserver
+        # Importing pgserver asks platformdirs for a runtime dir, which warns on machines without
+        # XDG_RUNTIME_DIR (servers, CI): a harmless fallback, not worth a line in every command's output.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            import pgserver
 
         # cleanup_mode=None: we stop it ourselves in stop(); pgserver's own atexit stop would race
         # our shutdown sequence and, after a crash, a still-running server is simply reused.
