@@ -91,13 +91,9 @@ def emit(conn: db.Conn, type_: str, data: dict[str, Any]) -> None:
 
     Raises event_types.UndeclaredEvent for a type not declared there or a payload whose keys differ
     from its declaration, before anything is written."""
-    publish_after_commit([write(conn, type_, data)])
-
-
-def write(conn: db.Conn, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Write one event into the outbox on `conn` and leave it to the relay (emit also publishes it)."""
     event_types.check(type_, data)
-    return conn.row(_INSERT, type=type_, data=dumps(data))
+    row = conn.one(_INSERT, type=type_, data=dumps(data))
+    publish_after_commit([row] if row else [])
 
 
 def publish_after_commit(rows: list[dict[str, Any]]) -> None:
