@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from shared import db
@@ -62,6 +63,12 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
         user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
         parts = parts._replace(netloc=f"{user}@{host}")
     return urlunsplit(parts), env
+
+
+def stderr_tail(errors: IO[bytes]) -> str:
+    """The end of what a child wrote to `errors` (a temporary file), on one line: for an error message."""
+    errors.seek(0)
+    return " ".join(errors.read().decode(errors="replace").split())[-2000:]
 
 
 def major(binary: str) -> int:

@@ -111,16 +111,11 @@ def load(config: Config, archive: str, manifest: dict[str, Any], server_major: i
                 writer.stdin.close()
             writer.wait()
         if writer.returncode != 0:
-            raise RestoreError(f"restoring failed (psql exit {writer.returncode}): {_tail(writer_errors)}; "
+            raise RestoreError(f"restoring failed (psql exit {writer.returncode}): {postgres.stderr_tail(writer_errors)}; "
                                "nothing was restored")
         if reader.returncode != 0:
-            raise RestoreError(f"pg_restore failed (exit {reader.returncode}): {_tail(reader_errors)}; "
+            raise RestoreError(f"pg_restore failed (exit {reader.returncode}): {postgres.stderr_tail(reader_errors)}; "
                                "nothing was restored")
-
-
-def _tail(errors: Any) -> str:
-    errors.seek(0)
-    return " ".join(errors.read().decode(errors="replace").split())[-2000:]
 
 
 def checks(manifest: dict[str, Any]) -> str:

@@ -57,9 +57,7 @@ class _Hashing:
             self.proc.kill()
             raise BackupError("the upload stopped before the end of pg_dump's output")
         if self.proc.wait() != 0:
-            self.errors.seek(0)
-            detail = self.errors.read().decode(errors="replace").strip()[-2000:]
-            raise BackupError(f"pg_dump failed (exit {self.proc.returncode}): {detail}")
+            raise BackupError(f"pg_dump failed (exit {self.proc.returncode}): {postgres.stderr_tail(self.errors)}")
 
 
 def take(config: Config, store: Store, now: datetime | None = None) -> dict[str, Any]:

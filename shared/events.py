@@ -118,10 +118,9 @@ def identity(row: dict[str, Any]) -> str:
 def _call(row: dict[str, Any], maxlen: int) -> dict[str, list[Any]]:
     """The publish script's keys (the stream, the row's marker) and arguments for one row."""
     data = row["data"] if isinstance(row["data"], str) else json.dumps(row["data"], default=str)
-    ts = _ts(row["created_at"])
-    event_id = f"{row['id']}@{ts}"  # identity(row)
+    event_id = identity(row)
     return {"keys": [STREAM, f"ims:published:{event_id}"],
-            "args": [maxlen, event_id, row["type"], data, ts, MARKER_TTL]}
+            "args": [maxlen, event_id, row["type"], data, _ts(row["created_at"]), MARKER_TTL]}
 
 
 def publish(rows: Iterable[dict[str, Any]], quiet: bool = False) -> int:
