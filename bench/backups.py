@@ -71,7 +71,7 @@ def _backup(root: Path, env: dict[str, str], *args: str) -> float:
     from localenv import process
 
     child = process.child_env(env)
-    child.pop("DATABASE_DIRECT_URL", None)  # would take precedence over the DATABASE_URL given here
+    child.pop("DATABASE_DIRECT_URL", None)  # the dump would read it rather than the DATABASE_URL given here
     began = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "backup", *args], cwd=root, env=child, capture_output=True,
                           text=True, timeout=900, stdin=subprocess.DEVNULL)
@@ -101,18 +101,6 @@ def _bare_pg_dump(database_url: str) -> float:
     return seconds
 
 
-def _drop(database_url: str, name: str) -> None:
-    import pg8000.native
-
-    from shared.db import connect_args
-
-    admin = pg8000.native.Connection(**connect_args(database_url))
-    try:
-        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # a fixed name; DDL takes no parameters
-    finally:
-        admin.close()
-
-
 def run(root: Path, database_url: str, s3: S3) -> Backups:
     """Back up the database at `database_url` to `s3`, dump it bare, restore the backup into a fresh
     RESTORE_DB beside it (dropped afterwards). The backup goes first, so a cache it warms favours the
@@ -127,7 +115,7 @@ def run(root: Path, database_url: str, s3: S3) -> Backups:
     try:
         restore_seconds = _backup(root, {**env, "DATABASE_URL": target}, "restore")
     finally:
-        _drop(database_url, RESTORE_DB)
+        scratch.drop_database(database_url, RESTORE_DB)
     return Backups(bare_seconds=bare_seconds, take_seconds=take_seconds,
                    take_inner_seconds=float(manifest["seconds"]), restore_seconds=restore_seconds,
                    size=int(manifest["size"]), tables={k: int(v) for k, v in manifest["tables"].items()})

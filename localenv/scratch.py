@@ -14,19 +14,28 @@ def fresh_database(url: str, name: str) -> str:
     """Drop and re-create database `name` on the server behind `url` (tests, bench); return its URL."""
     from urllib.parse import urlsplit, urlunsplit
 
+    _admin(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}", name=name)
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop database `name` on the server behind `url`, if it exists (the bench's restore target)."""
+    _admin(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", name=name)
+
+
+def _admin(url: str, *statements: str, name: str) -> None:
     import pg8000.native
 
     from shared.db import connect_args
 
-    if not name.isidentifier():
+    if not name.isidentifier():  # it goes into DDL, which takes no parameters
         raise ValueError(f"not a plain database name: {name!r}")
     admin = pg8000.native.Connection(**connect_args(url))
     try:
-        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # DDL takes no parameters
-        admin.run(f"CREATE DATABASE {name}")
+        for statement in statements:
+            admin.run(statement)
     finally:
         admin.close()
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 def scratch(data_dir: Path, env_prefix: str, database: str, jwt_secret: str) -> tuple[Services, dict[str, str]]:
