@@ -84,7 +84,7 @@ def container(image: str, stack: dict[str, str]) -> Iterator[dict[str, str]]:
            *mounts, *args, image)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(url + "/openapi.json", name)
+        wait_for(url + "/openapi.json", name)
         yield {"name": name, "url": url}
     finally:
         logs = podman("logs", name, check=False)
@@ -92,7 +92,18 @@ def container(image: str, stack: dict[str, str]) -> Iterator[dict[str, str]]:
         podman("rm", "-f", "-t", "5", name, check=False)
 
 
-def _wait_for(url: str, name: str) -> None:
+def http_get(url: str, token: str | None = None) -> tuple[int, str]:
+    """(status, body) of a GET, with a bearer token when given; an error status is an answer too."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def wait_for(url: str, name: str) -> None:
+    """Until `url` answers a success, while container `name` runs; bounded by STARTUP."""
     deadline = time.monotonic() + STARTUP
     while True:
         try:

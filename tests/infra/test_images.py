@@ -20,8 +20,6 @@ import os
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +30,7 @@ import pytest
 
 from tests.client import Api
 from tests.conftest import ROOT, free_port
-from tests.infra.conftest import podman
+from tests.infra.conftest import http_get, podman, wait_for
 
 V1 = "/api/v1"
 JWT_SECRET = "images-secret-" + "z" * 40
@@ -40,7 +38,6 @@ METRICS_TOKEN = "images-metrics-" + uuid.uuid4().hex
 # A superuser's URL without a database, and a Redis URL without an index; loopback TCP.
 POSTGRES = os.environ.get("IMS_IMAGES_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 REDIS = os.environ.get("IMS_IMAGES_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-STARTUP = 120.0  # seconds for a container to answer: bounded, generous for a loaded 2-core machine
 GRACEFUL = 10  # the api's IMS_GRACEFUL_TIMEOUT in this test
 # What this machine's podman needs (README, "Container images"), plus the read-only root.
 RUN = ["--runtime=runc", "--network=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
@@ -133,25 +130,6 @@ def migrated(images: dict[str, str], services: dict[str, str]) -> subprocess.Com
     return done
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as res:
-            return bool(res.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _wait_for(url: str, name: str) -> None:
-    deadline = time.monotonic() + STARTUP
-    while not _answers(url):
-        state = podman("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
-        if state != "running":
-            logs = podman("logs", name, check=False)
-            raise AssertionError(f"container {name} is {state!r}:\n{logs.stdout}{logs.stderr}")
-        assert time.monotonic() < deadline, f"{url} did not answer 200 within {STARTUP:.0f} s"
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def deployment(images: dict[str, str], services: dict[str, str],
                migrated: subprocess.CompletedProcess[str]) -> Iterator[dict[str, str]]:
@@ -168,8 +146,8 @@ def deployment(images: dict[str, str], services: dict[str, str],
                images["realtime"])
         started.append(live)
         api_url, live_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ws_port}"
-        _wait_for(f"{api_url}{V1}/health", api)
-        _wait_for(f"{live_url}/healthz", live)
+        wait_for(f"{api_url}{V1}/health", api)
+        wait_for(f"{live_url}/healthz", live)
         yield {"api": api, "realtime": live, "api_url": api_url, "live_url": live_url,
                "ws_url": f"ws://127.0.0.1:{ws_port}/ws"}
     finally:
@@ -259,28 +237,19 @@ def test_a_withdrawal_reaches_the_live_feed(deployment: dict[str, str], session:
         api.close()
 
 
-def _scrape(url: str, token: str | None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as res:
-            return res.status, res.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_both_expose_ims_metrics_behind_the_metrics_token(deployment: dict[str, str],
                                                           session: dict[str, Any]) -> None:
     api_metrics, live_metrics = f"{deployment['api_url']}{V1}/metrics", f"{deployment['live_url']}/metrics"
-    assert _scrape(api_metrics, None)[0] == 401
-    assert _scrape(live_metrics, None)[0] == 401
-    status, text = _scrape(api_metrics, METRICS_TOKEN)
+    assert http_get(api_metrics, None)[0] == 401
+    assert http_get(live_metrics, None)[0] == 401
+    status, text = http_get(api_metrics, METRICS_TOKEN)
     assert status == 200, text
     lines = text.splitlines()
     assert "ims_items 1.0" in lines, text
     assert any(line.startswith("ims_outbox_pending ") for line in lines), text
     assert any(line.startswith("http_requests_total{") and 'route="items/create"' in line
                and 'status="201"' in line for line in lines), text
-    status, text = _scrape(live_metrics, METRICS_TOKEN)
+    status, text = http_get(live_metrics, METRICS_TOKEN)
     assert status == 200, text
     lines = text.splitlines()
     assert "ims_realtime_redis_up 1.0" in lines, text

@@ -10,8 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from realtime import config as realtime_config
 from realtime import launch
 from shared.db import connect_args
 from tests.conftest import ROOT
+from tests.infra.conftest import http_get
 
 MONITORING = ROOT / "infra" / "monitoring"
 RULES = sorted((MONITORING / "rules").glob("*.yml"))
@@ -231,21 +230,12 @@ def running(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         assert front.stop() == 0, front.text()
 
 
-def get(url: str, token: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def scrape(running: dict[str, str]) -> set[str]:
     """The sample names both targets expose, read at the paths prometheus.yml scrapes, with the token."""
     jobs = {job["job_name"]: job for job in load(MONITORING / "prometheus.yml")["scrape_configs"]}
     names = set()
     for job, base in (("ims-api", running["api"]), ("ims-realtime", running["realtime"])):
-        status, text = get(base + jobs[job]["metrics_path"], TOKEN)
+        status, text = http_get(base + jobs[job]["metrics_path"], TOKEN)
         assert status == 200, (job, status, text)
         names |= {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
     return names
@@ -253,9 +243,9 @@ def scrape(running: dict[str, str]) -> set[str]:
 
 def test_the_metrics_want_the_bearer_token(running):
     """Why prometheus.yml sends a credentials file: with METRICS_TOKEN set, neither target answers without it."""
-    assert get(running["api"] + "/api/v1/metrics")[0] == 401
-    assert get(running["realtime"] + "/metrics")[0] == 401
-    assert get(running["api"] + "/api/v1/metrics", "wrong")[0] == 401
+    assert http_get(running["api"] + "/api/v1/metrics")[0] == 401
+    assert http_get(running["realtime"] + "/metrics")[0] == 401
+    assert http_get(running["api"] + "/api/v1/metrics", "wrong")[0] == 401
 
 
 def test_every_metric_the_rules_and_dashboards_name_is_exposed_and_every_exposed_one_is_watched(running):
