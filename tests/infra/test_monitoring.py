@@ -253,7 +253,7 @@ def test_every_metric_the_rules_and_dashboards_name_is_exposed_and_every_exposed
     series the rules and dashboards select, except the rules' own recordings and Prometheus's `up` and
     ALERTS; and nothing IMS exposes is left off every rule and dashboard."""
     for path in ("/api/v1/health", "/api/v1/items", "/api/v1/no-such-route"):
-        get(running["api"] + path)
+        http_get(running["api"] + path)
     exposed = scrape(running)
     assert {"http_request_duration_seconds_bucket", "ims_realtime_connections",
             "ims_backup_last_failure_timestamp_seconds"} <= exposed
