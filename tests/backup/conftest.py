@@ -3,11 +3,13 @@ session's PostgreSQL with databases of their own, and `python -m backup` run as 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -103,7 +105,17 @@ def checksums(url: str) -> dict[str, tuple[int, str]]:
 
 
 def front_env(database_url: str, **extra: str) -> dict[str, str]:
-    return process.child_env({"DATABASE_URL": database_url, "IMS_WORKERS": "1", **extra})
+    """A front of a test's own on `database_url`, publishing to Redis database 3: the session's stream
+    (database 0) holds only the session's events, which tests/shared/test_outbox counts."""
+    return process.child_env({"DATABASE_URL": database_url, "IMS_WORKERS": "1",
+                              "REDIS_URL": redis_database(os.environ["REDIS_URL"], 3), **extra})
+
+
+def redis_database(url: str, index: int) -> str:
+    """`url` with database `index` selected: redis://host/N, or unix:///socket?db=N."""
+    if url.startswith("unix:"):
+        return f"{url.split('?', 1)[0]}?db={index}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{index}"))
 
 
 

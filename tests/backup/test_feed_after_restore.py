@@ -28,7 +28,7 @@ def test_after_a_restore_new_events_reach_the_stream_and_clients_reload(services
     import redis
 
     database = migrated("ims_backup_live")
-    env = front_env(database, REDIS_URL=services["REDIS_URL"] + "?db=3")  # a stream of its own
+    env = front_env(database)  # its stream is in Redis database 3: the test empties it
     stream = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
     stream.delete("ims:events")
     front = Front(env, tmp_path / "before.log")
