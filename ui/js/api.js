@@ -1,0 +1,132 @@
+// The one way the UI talks to the API: the base from config.json, the bearer token, one refresh on a
+// 401, and problem+json turned into an ApiError the pages show next to their inputs.
+
+import * as session from "./session.js";
+
+let config = { api_base: "/api/v1", ws_url: null };
+
+/** Read config.json (served by the gateway, or edited beside a static copy of ui/). */
+export async function loadConfig() {
+  const answer = await fetch(new URL("config.json", document.baseURI), { cache: "no-cache" });
+  if (!answer.ok) throw new Error(`config.json: HTTP ${answer.status}`);
+  config = { ...config, ...(await answer.json()) };
+  return config;
+}
+
+export function getConfig() {
+  return config;
+}
+
+/** An error answer of the API (RFC 9457 problem details), or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(status, problem = {}) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.title = problem.title || (status ? `HTTP ${status}` : "Network error");
+    this.detail = problem.detail || (status ? "" : "The server could not be reached. Check your connection and try again.");
+    this.code = problem.code || null;
+    this.errors = problem.errors || [];
+    this.problem = problem;
+  }
+}
+
+/** The absolute URL of an API path ("/items") with a query ({search: "x"}: empty values left out). */
+export function url(path, query = {}) {
+  const base = new URL(config.api_base.replace(/\/?$/, "/"), document.baseURI);
+  const out = new URL(path.replace(/^\//, ""), base);
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== "") out.searchParams.set(key, String(value));
+  }
+  return out;
+}
+
+let refreshing = null;
+
+/** Trade the refresh token for a new pair, once at a time however many requests asked. */
+export function refresh() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const s = session.get();
+      if (!s?.refresh_token) return false;
+      const answer = await fetch(url("/auth/refresh"), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh_token: s.refresh_token }),
+      }).catch(() => null);
+      if (answer && answer.ok) {
+        const pair = await answer.json();
+        session.set({ ...s, ...pair });
+        return true;
+      }
+      if (answer && (answer.status === 401 || answer.status === 403)) session.set(null); // the session is over
+      return false;
+    })().finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+/**
+ * api("/items", {query: {page: 2}}) -> the parsed JSON (null for 204).
+ * Options: method, body (JSON unless a string/Blob with `contentType`), query, headers, ifMatch (a
+ * version number), idempotencyKey, raw (return the Response itself), auth (false: no token).
+ */
+export async function api(path, { method = "GET", body, query, headers = {}, ifMatch, idempotencyKey,
+  raw = false, auth = true, contentType } = {}) {
+  const send = async () => {
+    const h = { Accept: "application/json, application/problem+json", ...headers };
+    const token = session.get()?.access_token;
+    if (auth && token) h.Authorization = `Bearer ${token}`;
+    if (ifMatch !== undefined && ifMatch !== null) h["If-Match"] = `"${ifMatch}"`;
+    if (idempotencyKey) h["Idempotency-Key"] = idempotencyKey;
+    let payload;
+    if (body !== undefined) {
+      if (contentType) { h["Content-Type"] = contentType; payload = body; }
+      else { h["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
+    }
+    try {
+      return await fetch(url(path, query), { method, headers: h, body: payload });
+    } catch {
+      throw new ApiError(0);
+    }
+  };
+  let answer = await send();
+  if (answer.status === 401 && auth && session.get()?.refresh_token && await refresh()) answer = await send();
+  if (answer.status === 401 && auth) session.set(null);
+  if (!answer.ok) {
+    let problem = {};
+    try { problem = await answer.json(); } catch { /* not JSON: the status says enough */ }
+    throw new ApiError(answer.status, problem);
+  }
+  if (raw) return answer;
+  if (answer.status === 204) return null;
+  const type = answer.headers.get("Content-Type") || "";
+  return type.includes("json") ? answer.json() : answer.text();
+}
+
+/**
+ * A stock movement: restock or withdraw (POST) or count (PATCH quantity, If-Match when the version is
+ * known). `key` is made once per user action by the caller (newKey()) and reused for its retries, so
+ * a double submit or a retry after a dropped connection never moves stock twice.
+ */
+export function movement(item, action, quantity, notes, key) {
+  if (action === "count") {
+    return api(`/items/${item.id}`, { method: "PATCH", body: { quantity }, ifMatch: item.version, idempotencyKey: key });
+  }
+  const body = notes ? { quantity, notes } : { quantity };
+  return api(`/items/${item.id}/${action}`, { method: "POST", body, idempotencyKey: key });
+}
+
+export function newKey() {
+  return crypto.randomUUID();
+}
+
+/** Every page of a list endpoint (at most `limit` rows), for choices such as categories in a select. */
+export async function all(path, query = {}, limit = 1000) {
+  const rows = [];
+  for (let page = 1; rows.length < limit; page += 1) {
+    const answer = await api(path, { query: { ...query, page, per_page: 100 } });
+    rows.push(...answer.data);
+    if (rows.length >= answer.total || answer.data.length === 0) break;
+  }
+  return rows;
+}
