@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from shared import errors
+from shared import errors, settings
 from shared.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent / "ui"
@@ -187,7 +187,10 @@ class Site:
 
     def _for_host(self, scheme: str, host: str) -> tuple[Headers, bytes, str]:
         ws_url = self.config.ws_url or f"{'wss' if scheme == 'https' else 'ws'}://{host}:{self.config.ws_port}/ws"
-        body = json.dumps({"api_base": self.config.api_base, "ws_url": ws_url}, indent=1).encode() + b"\n"
+        # Whether the sign-in page offers registration (ALLOW_SELF_REGISTRATION); the API decides anyway.
+        registration = settings.get().allow_self_registration
+        body = json.dumps({"api_base": self.config.api_base, "ws_url": ws_url, "allow_registration": registration},
+                          indent=1).encode() + b"\n"
         return security_headers(self.config.api_base, ws_url), body, _etag(body)
 
     def _scheme_and_host(self, environ: dict[str, Any]) -> tuple[str, str]:

@@ -230,7 +230,7 @@ def test_config_json_defaults_to_the_api_here_and_the_feed_on_the_requests_host(
     res = site.get("/config.json")
     assert res.status == 200
     assert res.headers["content-type"] == "application/json"
-    assert res.json() == {"api_base": "/api/v1", "ws_url": "ws://127.0.0.1:8001/ws"}
+    assert res.json() == {"api_base": "/api/v1", "ws_url": "ws://127.0.0.1:8001/ws", "allow_registration": True}
     assert res.headers["content-security-policy"] == csp("ws://127.0.0.1:8001")
     assert res.headers["cache-control"] == "no-cache"
     assert site.get("/config.json", headers={"If-None-Match": res.headers["etag"]}).status == 304
@@ -275,7 +275,8 @@ def test_set_urls_go_into_config_json_and_the_policy() -> None:
     with serving(IMS_UI_API_BASE="https://API.example.com:8443/api/v1/", IMS_UI_WS_URL="wss://live.example.com/ws",
                  CORS_ORIGINS=None) as client:
         res = client.get("/config.json", headers={"Host": "ui.example.org"})
-        assert res.json() == {"api_base": "https://API.example.com:8443/api/v1", "ws_url": "wss://live.example.com/ws"}
+        assert res.json() == {"api_base": "https://API.example.com:8443/api/v1", "ws_url": "wss://live.example.com/ws",
+                              "allow_registration": True}
         policy = csp("https://api.example.com:8443", "wss://live.example.com")
         assert res.headers["content-security-policy"] == policy
         for path in ("/", "/js/main.js", "/css/app.css"):
@@ -285,8 +286,14 @@ def test_set_urls_go_into_config_json_and_the_policy() -> None:
 def test_a_path_api_base_adds_no_origin_to_the_policy() -> None:
     with serving(IMS_UI_API_BASE="/ims/api/v1", IMS_UI_WS_URL="ws://127.0.0.1:9001/ws") as client:
         res = client.get("/config.json")
-        assert res.json() == {"api_base": "/ims/api/v1", "ws_url": "ws://127.0.0.1:9001/ws"}
+        assert res.json() == {"api_base": "/ims/api/v1", "ws_url": "ws://127.0.0.1:9001/ws", "allow_registration": True}
         assert res.headers["content-security-policy"] == csp("ws://127.0.0.1:9001")
+
+
+def test_config_json_says_when_self_registration_is_closed() -> None:
+    """The sign-in page offers registration only where ALLOW_SELF_REGISTRATION lets anyone register."""
+    with serving(ALLOW_SELF_REGISTRATION="false") as client:
+        assert client.get("/config.json").json()["allow_registration"] is False
 
 
 @pytest.mark.parametrize(("key", "value"), [
