@@ -22,7 +22,7 @@ def test_the_shell_loads_with_no_console_error_and_the_policy_set(open_page, ui_
     assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert page.title().strip()
     config = page.evaluate("async () => (await fetch('config.json')).json()")
-    assert config == {"api_base": "/api/v1", "ws_url": ui_feed.url}
+    assert config == {"api_base": "/api/v1", "ws_url": ui_feed.url, "allow_registration": True}
     # the teardown fails the test if anything was logged as an error meanwhile
 
 
