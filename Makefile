@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test infra-test bench backup restore backup-list bundle deploy migrate relay trigger create-manager ui-site clean
+.PHONY: help install run demo test infra-test bench backup restore backup-list bundle deploy migrate relay trigger create-manager ui-site clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
+	@echo "make demo     load a sample inventory (300 items, history, alerts) into the running \`make run\` (IMS_URL)"
 	@echo "make test     run the whole test suite (embedded servers unless TEST_DATABASE_URL/TEST_REDIS_URL)"
 	@echo "make infra-test   lint and build the images (Knative, api, realtime, jobs) with buildah, test them running under podman (as root)"
 	@echo "make bench    seed 100k items and print performance figures"
@@ -31,6 +32,9 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m gateway
+
+demo: $(STAMP)
+	$(BIN)/python -m localenv.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

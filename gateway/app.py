@@ -24,7 +24,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from gateway import asyncapi, fly, manifest, openapi, platform_event, ui
+from gateway import asyncapi, docs, fly, manifest, openapi, platform_event, ui
 from gateway.openwhisk import activations, cron, websecure
 from gateway.openwhisk.activations import Activations
 from gateway.manifest import Function
@@ -172,13 +172,14 @@ class App:
                request_id: str) -> tuple[str, tuple[int, Headers, bytes]]:
         """(the route's name for metrics, the answer)."""
         get = method in ("GET", "HEAD")  # HEAD is answered as GET without the body
-        if path in ("/openapi.json", "/asyncapi.json", "/docs"):
+        if path in ("/openapi.json", "/asyncapi.json") or docs.handles(path):
             if cors.is_preflight(method, environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
-                return path, (204, list(cors.preflight(environ.get("HTTP_ORIGIN"), "GET").items()), b"")
+                name = docs.PATH if docs.handles(path) else path  # one metrics label for all of /docs
+                return name, (204, list(cors.preflight(environ.get("HTTP_ORIGIN"), "GET").items()), b"")
             if not get:
                 raise errors.MethodNotAllowed("Use GET.", headers={"Allow": "GET, HEAD"})
-            if path == "/docs":
-                return path, (200, [("Content-Type", "text/html; charset=utf-8")], openapi.DOCS_HTML.encode())
+            if docs.handles(path):
+                return docs.PATH, docs.answer(path, environ.get("HTTP_IF_NONE_MATCH"))
             return path, (200, [("Content-Type", "application/json")], self.document(path[1:-5]))
         if path.startswith(activations.PREFIX):
             if self.pings is not None and self.pings.is_ping(path):

@@ -74,24 +74,6 @@ _PROBLEM = {
     "required": ["type", "title", "status", "detail", "code"],
 }
 
-DOCS_HTML = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>IMS API</title>
-  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});
-  </script>
-</body>
-</html>
-"""
-
 
 def _list_item(annotation: Any) -> Any:
     """X for list[X] (or Sequence[X]); None for anything else."""

@@ -90,10 +90,15 @@ def recipients() -> tuple[str, ...]:
     return configured or tuple(row["email"] for row in db.query(_MANAGERS))
 
 
-def _item_link(item_id: int) -> str | None:
-    """Where the item is, or None when PUBLIC_URL is unknown: no link beats a wrong one."""
+def _ui_link(route: str) -> str | None:
+    """The web UI's page at `route` (its hash route, the UI's own addresses: ui/js/router.js), or None
+    when PUBLIC_URL is unknown: no link beats a wrong one."""
     base = settings.get().public_url
-    return f"{base}/api/v1/items/{item_id}" if base else None
+    return f"{base}/#/{route}" if base else None
+
+
+def _item_link(item_id: int) -> str | None:
+    return _ui_link(f"items/{item_id}")
 
 
 def _delay(attempts: int) -> int:
@@ -205,8 +210,13 @@ def digest_message(low: list[dict[str, Any]], unsent: list[dict[str, Any]], to: 
         if unsent_total > len(unsent):
             text.append(f"… and {unsent_total - len(unsent)} more (GET /api/v1/alerts?mail_status=failed)")
             body.append(f"<p>… and {unsent_total - len(unsent)} more.</p>")
-    if settings.get().public_url:
-        text.append(f"\n{settings.get().public_url}/api/v1/items?below_threshold=true")
+    pages = [("the items below threshold", "items?below_threshold=true", low), ("the alerts", "alerts", unsent)]
+    links = [(what, link) for what, route, shown in pages if shown and (link := _ui_link(route))]
+    if links and text[-1]:
+        text.append("")
+    for what, link in links:
+        text.append(f"Open {what}: {link}")
+        body.append(f"<p><a href=\"{html.escape(link)}\">Open {what} in IMS</a></p>")
     return mail.Message(to=to, subject=subject, text="\n".join(text) + "\n", html="".join(body))
 
 

@@ -176,6 +176,18 @@ def test_the_mailer_function_url_the_documents_and_the_web_ui_are_served(client,
     assert client.get("/config.json").json()["api_base"] == "/api/v1"
 
 
+def test_the_docs_and_swagger_uis_files_are_served(client):
+    """/docs offline on Knative too: the page, its initialiser and Swagger UI's files from the image."""
+    page = client.get("/docs")
+    assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for path, kind in (("/docs/init.js", "text/javascript"), ("/docs/swagger-ui-bundle.js", "text/javascript"),
+                       ("/docs/swagger-ui.css", "text/css")):
+        assert path in page.text
+        res = client.get(path)
+        assert res.status == 200 and res.headers["content-type"].startswith(kind) and res.body, path
+
+
 def _basic(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(key.encode()).decode()}
 

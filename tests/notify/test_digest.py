@@ -79,6 +79,25 @@ def test_digest_lists_low_items_and_alert_mail_not_sent(own_database, smtp):
         assert cell in html
 
 
+def test_digest_links_open_the_web_uis_pages(own_database, smtp, mail_env):
+    from shared import db
+
+    inbox, _ = smtp
+    mail_env(PUBLIC_URL="https://ims.example.com")
+    add_item("Flour", "FL-1", 2, 5)
+    salt = add_item("Salt", "SA-1", 0, 1)
+    db.execute("INSERT INTO alerts (item_id, quantity, threshold, mail_status, mail_attempts) "
+               "VALUES (:id, 0, 1, 'failed', 5)", id=salt)
+    digest()
+    [message] = inbox.messages
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for page in ("https://ims.example.com/#/items?below_threshold=true", "https://ims.example.com/#/alerts"):
+        assert page in text
+        assert f'<a href="{page}">' in html
+    assert "https://ims.example.com/api/" not in text + html
+
+
 def test_digest_retries_unsent_alerts_first(own_database, smtp):
     from shared import db
 

@@ -71,7 +71,7 @@ def test_crossing_mails_once_with_every_detail_and_again_after_rearming(api, gat
     html = message.get_body(("html",)).get_content()
     for part in (text, html):
         for detail in (item["name"], item["sku"], "7 boxes", "10 boxes", item["location"],
-                       f"{gateway}/api/v1/items/{item['id']}"):  # PUBLIC_URL unset: the gateway itself
+                       f"{gateway}/#/items/{item['id']}"):  # PUBLIC_URL unset: the gateway itself
             assert detail in part, (detail, part)
     wait_until(lambda: alerts_of(item)[0]["mail_status"] == "sent", what="the alert marked sent")
     [alert] = alerts_of(item)
@@ -385,7 +385,9 @@ def test_public_url_is_the_base_of_the_link_when_set(api, manager, staff, smtp, 
     mail_env(PUBLIC_URL="https://ims.example.com/")
     item, message = crossing_mail(api, manager, staff, inbox)
     text = message.get_body(("plain",)).get_content()
-    assert f"Open it: https://ims.example.com/api/v1/items/{item['id']}" in text
+    assert f"Open it: https://ims.example.com/#/items/{item['id']}" in text  # the web UI's item page
+    html = message.get_body(("html",)).get_content()
+    assert f'<a href="https://ims.example.com/#/items/{item["id"]}">' in html
 
 
 def test_deployed_without_public_url_the_mail_carries_no_link(services):
