@@ -28,7 +28,7 @@ export async function render(root, { query }) {
 
   // A few at a time: a long selection should not open hundreds of requests at once.
   const cards = ids.map((id) => {
-    const card = h("figure", { class: "label", dataset: { id: String(id) } }, h("p", { class: "muted" }, "Loading…"));
+    const card = h("figure", { class: "qr-label", dataset: { id: String(id) } }, h("p", { class: "muted" }, "Loading…"));
     sheet.append(card);
     return { id, card };
   });
