@@ -122,7 +122,7 @@ export async function renderCatalog(root, { query }, kind) {
     ? pager(answer, (p) => router.go(kind.path, { page: p })) : "");
   root.append(
     heading(kind.title, manager ? h("button", { type: "button", class: "primary", onclick: add }, `Add ${kind.noun}`) : null),
-    manager ? null : h("p", { class: "muted" }, `Managers add, rename and delete ${kind.title.toLowerCase()}.`),
+    ...(manager ? [] : [h("p", { class: "muted" }, `Managers add, rename and delete ${kind.title.toLowerCase()}.`)]),
     empty, table, pages);
   show();
   showPager();

@@ -5,7 +5,7 @@
 
 import { api, newKey } from "../api.js";
 import { CHUNK_BYTES, chunks as cut, downloadItems } from "../csv.js";
-import { field, fmt, h, heading, problemText, toast } from "../dom.js";
+import { field, fill, fmt, h, heading, problemText, toast } from "../dom.js";
 
 const SHOWN = 500; // rows listed per table; the counts cover them all
 const COLUMNS = "sku,name,description,category,location,quantity,unit,price,low_stock_threshold";
@@ -106,7 +106,7 @@ export async function render(root) {
   function failure(error, retry) {
     const lines = [problemText(error), ...(error.errors || []).map((e) =>
       `${(e.loc || []).filter((p) => p !== "body").join(".")}: ${e.msg}`)];
-    output.replaceChildren(h("div", { class: "form-error", role: "alert" }, lines.map((line) => h("p", {}, line))),
+    fill(output, h("div", { class: "form-error", role: "alert" }, lines.map((line) => h("p", {}, line))),
       retry ? h("button", { type: "button", onclick: retry }, "Retry") : null);
   }
 
@@ -119,7 +119,7 @@ export async function render(root) {
         const total = await run(chunks, false, keys, reports, from);
         status.textContent = `Import finished: ${fmt.number(total.created)} created, ${fmt.number(total.updated)} updated, ` +
           `${fmt.number(total.unchanged)} unchanged, ${fmt.number(total.failed)} with errors.`;
-        output.replaceChildren(h("h2", {}, "Import finished"), ...report(total, false));
+        fill(output, h("h2", {}, "Import finished"), ...report(total, false));
         toast("Import finished.", "ok");
       } catch (error) {
         const failed = reports.length;
@@ -142,7 +142,7 @@ export async function render(root) {
       chunks = cut(await file.text(), CHUNK_BYTES);
     } catch (error) {
       status.textContent = "";
-      output.replaceChildren(h("div", { class: "form-error", role: "alert" }, h("p", {}, `${file.name}: ${error.message}`)));
+      fill(output, h("div", { class: "form-error", role: "alert" }, h("p", {}, `${file.name}: ${error.message}`)));
       return;
     }
     const rows = chunks.reduce((n, c) => n + c.rows, 0);
@@ -164,7 +164,7 @@ export async function render(root) {
       `Import ${fmt.number(valid)} row${valid === 1 ? "" : "s"}`);
     const preview = h("div", { class: "actions" }, go);
     go.addEventListener("click", () => importFile(chunks, preview));
-    output.replaceChildren(h("h2", {}, "Preview"), ...report(total, true),
+    fill(output, h("h2", {}, "Preview"), ...report(total, true),
       total.failed ? h("p", {}, "Rows with errors are skipped; fix them in the file and import it again.") : null,
       valid > 0 && total.unchanged === valid ? h("p", {}, "Every valid row matches what is stored: importing changes nothing.") : null,
       preview);

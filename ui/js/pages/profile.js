@@ -49,8 +49,8 @@ export async function render(root) {
 
   root.append(
     heading("Your profile"),
-    forced ? h("div", { class: "notice warn", role: "alert" },
-      h("p", {}, "A manager has reset your password. Choose a new password of your own to continue using IMS.")) : null,
+    ...(forced ? [h("div", { class: "notice warn", role: "alert" },
+      h("p", {}, "A manager has reset your password. Choose a new password of your own to continue using IMS."))] : []),
     h("section", { class: "card", "aria-labelledby": "details-title" },
       h("h2", { id: "details-title" }, "Details"),
       h("dl", { class: "details" },
