@@ -65,7 +65,7 @@ function report(total, dryRun) {
       h("td", { class: "num" }, fmt.number(r.row)), h("td", {}, r.sku || "—"),
       h("td", {}, problems(r).map((line) => h("div", {}, line)))]),
     list(dryRun ? "Rows to update" : "Rows updated", by("update"), ["Row", "SKU", "Changes"], (r) => [
-      h("td", { class: "num" }, fmt.number(r.row)), h("td", {}, h("a", { href: `#/items?sku=${encodeURIComponent(r.sku)}` }, r.sku)),
+      h("td", { class: "num" }, fmt.number(r.row)), h("td", {}, h("a", { href: `#/items?search=${encodeURIComponent(r.sku)}` }, r.sku)),
       h("td", {}, Object.entries(r.changes || {}).map(([name, [before, after]]) =>
         h("div", {}, `${name}: ${shown(before)} → ${shown(after)}`)))]),
     list(dryRun ? "Rows to create" : "Rows created", by("create"), ["Row", "SKU"], (r) => [
