@@ -57,7 +57,8 @@ export class ApiError extends Error {
  */
 export function url(path, query = {}, method = "GET") {
   const base = new URL(config.api_base.replace(/\/?$/, "/"), document.baseURI);
-  const out = new URL(target(method, path).replace(/^\//, ""), base);
+  // An absolute URL is one the API gave (a Link header's next page): asked for as it is.
+  const out = /^https?:/.test(path) ? new URL(path) : new URL(target(method, path).replace(/^\//, ""), base);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== "") out.searchParams.set(key, String(value));
   }
