@@ -6,6 +6,12 @@ import { api } from "./api.js";
 
 /** What one import request may carry, header included: under the 1 MB platform limit with room to spare. */
 export const CHUNK_BYTES = 900000;
+/**
+ * Rows per import request at most: the answer reports every row, and must stay under the same 1 MB
+ * (the server refuses a larger one with 413 `import_answer_too_large` and `max_rows`: see `split`);
+ * a smaller request also moves the progress bar more often.
+ */
+export const CHUNK_ROWS = 1000;
 
 /**
  * The records of a CSV text: [{start, end, line}], `end` just past the record's line break, `line`
@@ -50,7 +56,7 @@ export function records(text) {
  * whole records, at most `budget` bytes of UTF-8; `firstRow` is the file line of its first record
  * (the import's `first_row`). Throws when the file has no data or one record alone is too big.
  */
-export function chunks(text, budget = CHUNK_BYTES) {
+export function chunks(text, budget = CHUNK_BYTES, maxRows = CHUNK_ROWS) {
   const encoder = new TextEncoder();
   const source = text.startsWith("\ufeff") ? text.slice(1) : text;
   const all = records(source);
@@ -67,7 +73,7 @@ export function chunks(text, budget = CHUNK_BYTES) {
     if (headerBytes + bytes > budget) {
       throw new Error(`The row at line ${record.line} is too large to send (${bytes} bytes; at most ${budget - headerBytes}).`);
     }
-    if (!current || current.bytes + bytes > budget) {
+    if (!current || current.bytes + bytes > budget || current.rows >= maxRows) {
       if (/^[\r\n]*$/.test(slice)) continue; // a blank line opens no request: `firstRow` names a real row
       current = { parts: [header], bytes: headerBytes, firstRow: record.line, rows: 0 };
       out.push(current);
@@ -77,6 +83,12 @@ export function chunks(text, budget = CHUNK_BYTES) {
     current.rows += 1;
   }
   return out.map(({ parts, firstRow, rows, bytes }) => ({ body: parts.join(""), firstRow, rows, bytes }));
+}
+
+/** One chunk cut again into parts of at most `maxRows` rows, keeping the file's line numbers. */
+export function split(chunk, maxRows) {
+  return chunks(chunk.body, CHUNK_BYTES, Math.max(1, maxRows))
+    .map((part) => ({ ...part, firstRow: chunk.firstRow + part.firstRow - 2 }));
 }
 
 /** The `rel="next"` target of a Link header, resolved against the answer's URL; null when none. */

@@ -4,7 +4,7 @@
 // same file twice changes nothing the second time.
 
 import { api, newKey } from "../api.js";
-import { CHUNK_BYTES, chunks as cut, downloadItems } from "../csv.js";
+import { CHUNK_BYTES, chunks as cut, downloadItems, split } from "../csv.js";
 import { field, fill, fmt, h, heading, problemText, toast } from "../dom.js";
 
 const SHOWN = 500; // rows listed per table; the counts cover them all
@@ -97,7 +97,16 @@ export async function render(root) {
   async function run(chunks, dryRun, keys, reports, from = 0) {
     for (let i = from; i < chunks.length; i += 1) {
       setProgress(i, chunks.length, `${dryRun ? "Checking" : "Importing"}: part ${fmt.number(i + 1)} of ${fmt.number(chunks.length)}`);
-      reports[i] = await send(chunks[i], dryRun, keys[i]);
+      try {
+        reports[i] = await send(chunks[i], dryRun, keys[i]);
+      } catch (error) {
+        if (error.code !== "import_answer_too_large" || chunks[i].rows <= 1) throw error;
+        // Its report would not fit in one answer: send it again as smaller parts, each with its own key.
+        const parts = split(chunks[i], error.problem.max_rows || Math.ceil(chunks[i].rows / 2));
+        chunks.splice(i, 1, ...parts);
+        keys.splice(i, 1, ...parts.map(() => newKey()));
+        i -= 1;
+      }
     }
     setProgress(chunks.length, chunks.length, `${dryRun ? "Checked" : "Imported"}: ${fmt.number(chunks.length)} of ${fmt.number(chunks.length)} parts`);
     return combine(reports);
