@@ -208,6 +208,9 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
         # (shared.services.metrics.exposition): Prometheus text, or OpenMetrics.
         responses[str(status)] = {"description": "Success", "content": {
             media: {"schema": {"type": "string"}} for media in ("text/plain", "application/openmetrics-text")}}
+    elif spec is not None and spec.response_media_type is not None:  # a document that is not JSON
+        responses[str(status)] = {"description": "Success", "content": {
+            spec.response_media_type: {"schema": {"type": "string"}}}}
     elif spec is not None and spec.response is not None:
         schema = schemas.of(spec.response, "serialization")
         responses[str(status)] = {"description": "Success", "content": {"application/json": {"schema": schema}}}

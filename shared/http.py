@@ -242,7 +242,11 @@ def _check_if_match(value: str | None) -> None:
 
 # --- responses ---------------------------------------------------------------------------------
 
-def respond(result: Any, status: int, request_id: str, etag: bool = False) -> dict[str, Any]:
+def respond(result: Any, status: int, request_id: str, etag: bool = False,
+            media_type: str | None = None) -> dict[str, Any]:
+    """The platform's result for what a function returned: JSON unless the body is a str, which is
+    sent as `media_type` (what the handler declared), else as plain text, unless the function set a
+    Content-Type of its own."""
     res = result if isinstance(result, Response) else Response(result, status)
     headers = {"X-Request-Id": request_id, **res.headers}
     if etag and isinstance(res.body, dict) and "version" in res.body:
@@ -250,7 +254,7 @@ def respond(result: Any, status: int, request_id: str, etag: bool = False) -> di
     if res.body is None:
         return {"statusCode": 204 if res.status == 200 else res.status, "headers": headers, "body": ""}
     if isinstance(res.body, str):
-        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        headers.setdefault("Content-Type", media_type or "text/plain; charset=utf-8")
         return {"statusCode": res.status, "headers": headers, "body": res.body}
     headers.setdefault("Content-Type", "application/json")
     return {"statusCode": res.status, "headers": headers, "body": dumps(res.body)}
@@ -291,6 +295,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
             path_id: bool = False, raises: tuple[int, ...] | dict[int, Any] = (), etag: bool = False,
             if_match: bool = False, password_change_exempt: bool = False, idempotent: bool = True,
+            response_media_type: str | None = None,
             ) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
     """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
 
@@ -298,9 +303,11 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
     413/415/422 from `body` (422 from `query`), 503 for everyone; `raises` adds the function's own
     outcomes (409 conflicts, 429 throttling…; `{503: Health}` for one answered with a body of its
     own rather than a problem), `etag` the ETag of a success (the row's version), `if_match` the
-    If-Match precondition (412). An authenticated POST honours Idempotency-Key unless declared
-    `idempotent=False`: one whose body holds a password, which must not be kept (not even hashed
-    quickly, as the replay check keeps bodies) nor run inside the replay's transaction.
+    If-Match precondition (412), `response_media_type` a success that is not JSON (the function
+    returns its body as a str, sent with that Content-Type and documented so). An authenticated POST
+    honours Idempotency-Key unless declared `idempotent=False`: one whose body holds a password, which
+    must not be kept (not even hashed quickly, as the replay check keeps bodies) nor run inside the
+    replay's transaction.
 
     A user whose password a manager reset may only call the functions declared
     `password_change_exempt=True` (their own account: change the password, me, logout) until they
@@ -350,8 +357,9 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                 if idempotent and req.header("idempotency-key") is not None:
                     # Deployed, every function file is main__.py: the platform's action name tells them apart.
                     action = os.environ.get("__OW_ACTION_NAME") or local_name
-                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag))
-                return respond(fn(req), status, request_id, etag)
+                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag,
+                                                                        response_media_type))
+                return respond(fn(req), status, request_id, etag, response_media_type)
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
             except errors.Unavailable as exc:  # a dependency is down: its module logged the outage once
@@ -363,7 +371,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
                          (fn.__doc__ or "").strip(), path_id, tuple(raises),
                          dict(raises) if isinstance(raises, dict) else {}, etag, if_match, password_change_exempt,
-                         idempotent)
+                         idempotent, response_media_type)
         main.__doc__ = fn.__doc__
         return main
 

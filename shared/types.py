@@ -76,3 +76,5 @@ class Spec:
     if_match: bool = False  # honours If-Match (412 when it does not match)
     password_change_exempt: bool = False  # callable before a reset password was changed
     idempotent: bool = False  # honours Idempotency-Key (authenticated POSTs whose body may be kept)
+    # A success that is not JSON: its media type (e.g. "image/svg+xml"); the function returns the body as a str
+    response_media_type: str | None = None
