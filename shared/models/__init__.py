@@ -4,7 +4,7 @@ belongs (1.0 is the integer 1, as JSON Schema has it), null where the field is n
 unknown field is a 422. Query strings arrive as text: an integer is digits, a boolean `true` or
 `false`, a timestamp RFC 3339 (never a Unix time); unknown parameters are refused too.
 
-This module holds the building blocks (field types, Body, Patch, Query, Out, Page); the models live
+This module holds the building blocks (field types, Body, Patch, Params, Query, Out, Page); the models live
 in one submodule per domain (accounts, catalog, items, ledger, audit, ops) and are imported from
 here all the same (`from shared.models import Item`): a model's submodule is loaded on first use
 (module __getattr__), so a function defines only its own domain's classes, not all ~40. Defining a
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.models.base import (MONEY_MAX, NO_NUL, NOT_BLANK, Body, Count, Email, Id, ItemName, Money,  # noqa: F401
-                                Name, Notes, Out, Page, Password, Patch, QBool, QInt, QTime, Query, Role, Sku,
+                                Name, Notes, Out, Page, Params, Password, Patch, QBool, QInt, QTime, Query, Role, Sku,
                                 Text, Unit, omitted)
 
 # Each model's submodule, by name; keep in step with the submodules (a test checks).
@@ -26,9 +26,9 @@ _DOMAINS = {
     "catalog": ("CategoryIn", "LocationIn", "Category", "Location", "CategoryPage", "LocationPage"),
     "items": ("ItemFields", "ItemCreate", "ItemReplace", "ItemPatch", "MovementIn", "ItemQuery", "Item", "ItemPage"),
     "ledger": ("Action", "LogQuery", "LogEntry", "MailStatus", "AlertQuery", "Alert", "Activity", "Summary",
-               "CategoryBreakdown", "LogPage", "AlertPage"),
+               "CategoryBreakdown", "LogPage", "AlertPage", "MovementQuery", "MovementDay", "Movements"),
     "audit": ("AuditAction", "AuditQuery", "AuditEntry", "AuditPage"),
-    "ops": ("Health",),
+    "ops": ("Health", "Check", "Checks", "Outbox", "LiveServer", "Live", "BackupState", "AlertCounts", "SystemStatus"),
 }
 _HOME = {name: domain for domain, names in _DOMAINS.items() for name in names}
 
@@ -56,5 +56,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from shared.models.items import (Item, ItemCreate, ItemFields, ItemPage, ItemPatch, ItemQuery,  # noqa: F401
                                      ItemReplace, MovementIn)
     from shared.models.ledger import (Action, Activity, Alert, AlertPage, AlertQuery, CategoryBreakdown,  # noqa: F401
-                                      LogEntry, LogPage, LogQuery, MailStatus, Summary)
-    from shared.models.ops import Health  # noqa: F401
+                                      LogEntry, LogPage, LogQuery, MailStatus, MovementDay, MovementQuery,
+                                      Movements, Summary)
+    from shared.models.ops import (AlertCounts, BackupState, Check, Checks, Health, Live, LiveServer, Outbox,  # noqa: F401
+                                   SystemStatus)

@@ -1,4 +1,4 @@
-"""The building blocks of the models (shared.models): field types, Body, Patch, Query, Out, Page."""
+"""The building blocks of the models (shared.models): field types, Body, Patch, Params, Query, Out, Page."""
 
 from __future__ import annotations
 
@@ -146,9 +146,13 @@ def omitted() -> Any:
     return Field(None)
 
 
-class Query(BaseModel):
+class Params(BaseModel):
+    """A query string's parameters (unknown ones refused); Query adds a list's page."""
+
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
+
+class Query(Params):
     page: Annotated[int, Field(ge=1, le=1_000_000), QInt] = 1
     per_page: Annotated[int, Field(ge=1, le=100), QInt] = 25
 
