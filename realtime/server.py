@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from realtime import stream, tail
+from realtime import registry, stream, tail
 from realtime.auth import Identity, Refused, identify
 from realtime.config import Config
 from realtime.hub import CLOSE_UNAUTHORIZED, Client, Hub
@@ -73,6 +73,7 @@ class RealtimeServer:
         self.hub = Hub(self.metrics, config.client_buffer, config.catch_up_limit)
         self.redis = tail.connect(redis_url)
         self.tail = tail.Tail(self.redis, self.hub, self.metrics)
+        self.registration = registry.Registration(redis_url, self.hub)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -89,6 +90,7 @@ class RealtimeServer:
             # an Origin outside IMS_WS_ORIGINS is refused with 403 at the handshake
             origins=None if self.config.origins is None else [*map(Origin, self.config.origins), None])
         self._tasks.append(asyncio.create_task(self.tail.run(), name="tail"))
+        self._tasks.append(asyncio.create_task(self.registration.run(), name="registration"))
         if self.config.stream_max_age:
             self._tasks.append(asyncio.create_task(self.tail.trim_forever(self.config.stream_max_age), name="trim"))
 
@@ -102,7 +104,8 @@ class RealtimeServer:
         return f"ws://{self.config.host}:{self.port}/ws"
 
     async def stop(self) -> None:
-        """Close every connection with 1001 (going away), stop reading the stream, release Redis."""
+        """Close every connection with 1001 (going away), stop reading the stream, leave the servers'
+        registry (ims:realtime:servers), release Redis."""
         if self._server is not None:
             self.metrics.dropped.labels("shutdown").inc(len(self.hub.clients))
             self._server.close()  # 1001 to every open connection, 503 to handshakes in flight
@@ -115,6 +118,7 @@ class RealtimeServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.hub.wait_closing()
+        await self.registration.leave()
         await self.redis.aclose()
 
     # --- plain HTTP on the same port --------------------------------------------------------

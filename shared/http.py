@@ -341,9 +341,11 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | type[st
     413/415/422 from `body` (422 from `query`), 503 for everyone; `raises` adds the function's own
     outcomes (409 conflicts, 429 throttling…; `{503: Health}` for one answered with a body of its
     own rather than a problem), `etag` the ETag of a success (the row's version), `if_match` the
-    If-Match precondition (412). An authenticated POST honours Idempotency-Key unless declared
-    `idempotent=False`: one whose body holds a password, which must not be kept (not even hashed
-    quickly, as the replay check keeps bodies) nor run inside the replay's transaction.
+    If-Match precondition (412), `response_media_type` a success that is not JSON (the function
+    returns its body as a str, sent with that Content-Type and documented so). An authenticated POST
+    honours Idempotency-Key unless declared `idempotent=False`: one whose body holds a password, which
+    must not be kept (not even hashed quickly, as the replay check keeps bodies) nor run inside the
+    replay's transaction.
 
     A user whose password a manager reset may only call the functions declared
     `password_change_exempt=True` (their own account: change the password, me, logout) until they

@@ -101,6 +101,8 @@ def test_bundle_has_the_project_file_and_one_folder_per_function(bundle_dir: Pat
         wanted = (ROOT / "requirements.txt").read_text()
         if fn.package == "notify":  # SendGrid goes only where mail is sent
             wanted += (ROOT / "requirements-mail.txt").read_text()
+        if fn.qualified == "items/label":  # segno only where labels are drawn
+            wanted += (ROOT / "requirements-labels.txt").read_text()
         assert (folder / "requirements.txt").read_text() == wanted
         assert sorted(str(p.relative_to(folder)) for p in (folder / "shared").rglob("*.py")) == shared
         build = folder / "build.sh"

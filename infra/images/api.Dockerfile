@@ -9,13 +9,13 @@ ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
 # Pinned, wheels only (no compiler in the image); pip compiles the venv's bytecode as it installs.
-# The SendGrid transport too: the front runs the mailer function.
+# The SendGrid transport and segno too: the front runs the mailer and the label functions.
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_ONLY_BINARY=:all:
 WORKDIR /build
-COPY requirements.txt requirements-server.txt requirements-mail.txt ./
+COPY requirements.txt requirements-server.txt requirements-mail.txt requirements-labels.txt ./
 RUN python3 -m venv /venv \
  && /venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      -r requirements-server.txt -r requirements-mail.txt
+      -r requirements-server.txt -r requirements-mail.txt -r requirements-labels.txt
 
 FROM ${BASE_IMAGE}
 # IMS_HOST: gateway/serve.py listens on loopback unless told otherwise, which no one outside reaches.

@@ -4,7 +4,7 @@ belongs (1.0 is the integer 1, as JSON Schema has it), null where the field is n
 unknown field is a 422. Query strings arrive as text: an integer is digits, a boolean `true` or
 `false`, a timestamp RFC 3339 (never a Unix time); unknown parameters are refused too.
 
-This module holds the building blocks (field types, Body, Patch, Query, Out, Page); the models live
+This module holds the building blocks (field types, Body, Patch, Params, Query, Out, Page); the models live
 in one submodule per domain (accounts, catalog, items, ledger, audit, ops) and are imported from
 here all the same (`from shared.models import Item`): a model's submodule is loaded on first use
 (module __getattr__), so a function defines only its own domain's classes, not all ~40. Defining a
@@ -27,9 +27,9 @@ _DOMAINS = {
     "items": ("ItemFields", "ItemCreate", "ItemReplace", "ItemPatch", "MovementIn", "ItemFilter", "ItemQuery", "Item",
               "ItemPage", "ItemExportQuery", "ItemImportQuery", "RowError", "ImportRow", "ImportReport"),
     "ledger": ("Action", "LogQuery", "LogEntry", "MailStatus", "AlertQuery", "Alert", "Activity", "Summary",
-               "CategoryBreakdown", "LogPage", "AlertPage"),
+               "CategoryBreakdown", "LogPage", "AlertPage", "MovementQuery", "MovementDay", "Movements"),
     "audit": ("AuditAction", "AuditQuery", "AuditEntry", "AuditPage"),
-    "ops": ("Health",),
+    "ops": ("Health", "Check", "Checks", "Outbox", "LiveServer", "Live", "BackupState", "AlertCounts", "SystemStatus"),
 }
 _HOME = {name: domain for domain, names in _DOMAINS.items() for name in names}
 
@@ -58,5 +58,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
                                      ItemFields, ItemFilter, ItemImportQuery, ItemPage, ItemPatch, ItemQuery,
                                      ItemReplace, MovementIn, RowError)
     from shared.models.ledger import (Action, Activity, Alert, AlertPage, AlertQuery, CategoryBreakdown,  # noqa: F401
-                                      LogEntry, LogPage, LogQuery, MailStatus, Summary)
-    from shared.models.ops import Health  # noqa: F401
+                                      LogEntry, LogPage, LogQuery, MailStatus, MovementDay, MovementQuery,
+                                      Movements, Summary)
+    from shared.models.ops import (AlertCounts, BackupState, Check, Checks, Health, Live, LiveServer, Outbox,  # noqa: F401
+                                   SystemStatus)

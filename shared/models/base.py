@@ -1,4 +1,4 @@
-"""The building blocks of the models (shared.models): field types, Body, Patch, Query, Out, Page."""
+"""The building blocks of the models (shared.models): field types, Body, Patch, Params, Query, Out, Page."""
 
 from __future__ import annotations
 

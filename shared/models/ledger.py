@@ -3,7 +3,9 @@
 import datetime as dt
 from typing import Annotated, Literal, Optional
 
-from shared.models.base import Id, Out, Page, QBool, QInt, QTime, Query
+from pydantic import Field
+
+from shared.models.base import Id, Out, Page, Params, QBool, QInt, QTime, Query
 
 
 Action = Literal["create", "update", "delete", "restock", "withdraw", "count"]
@@ -81,6 +83,22 @@ class CategoryBreakdown(Out):
     name: str
     item_count: int
     total_quantity: int
+
+
+class MovementQuery(Params):
+    days: Annotated[int, Field(ge=1, le=365, description="how many UTC days, ending today"), QInt] = 30
+
+
+class MovementDay(Out):
+    date: dt.date = Field(description="a UTC calendar day")
+    stock_in: int = Field(description="the sum of the day's positive quantity changes, whatever the action")
+    stock_out: int = Field(description="the sum of the day's negative quantity changes, as a positive number")
+    movements: int = Field(description="ledger entries that changed a quantity that day")
+
+
+class Movements(Out):
+    days: int
+    data: list[MovementDay] = Field(description="one entry per day, oldest first, days without movements included")
 
 
 class LogPage(Page):

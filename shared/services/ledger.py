@@ -78,6 +78,26 @@ SELECT NULL, 'Uncategorized', count(*), coalesce(sum(quantity), 0) FROM items WH
 HAVING count(*) > 0
 ORDER BY 2"""
 
+# Stock in and out per UTC calendar day, the `days` days ending today, days without movements included:
+# the ledger's rows of the window (one range scan of its created_at index) grouped by day, joined to
+# the series of days. Rows that changed no quantity (an edit of other fields) are not movements.
+_MOVEMENTS = """
+WITH today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day),
+moved AS (
+    SELECT (l.created_at AT TIME ZONE 'UTC')::date AS day,
+           sum(greatest(l.quantity_after - l.quantity_before, 0)) AS stock_in,
+           sum(greatest(l.quantity_before - l.quantity_after, 0)) AS stock_out,
+           count(*) AS movements
+    FROM inventory_logs l, today
+    WHERE l.created_at >= (today.day - CAST(:days AS integer) + 1)::timestamp AT TIME ZONE 'UTC'
+      AND l.quantity_after <> l.quantity_before
+    GROUP BY 1)
+SELECT today.day - back AS date, coalesce(moved.stock_in, 0) AS stock_in,
+       coalesce(moved.stock_out, 0) AS stock_out, coalesce(moved.movements, 0) AS movements
+FROM today CROSS JOIN generate_series(CAST(:days AS integer) - 1, 0, -1) AS back
+LEFT JOIN moved ON moved.day = today.day - back
+ORDER BY back DESC"""
+
 
 def summary() -> dict[str, Any]:
     totals = db.one(_SUMMARY)
@@ -87,3 +107,7 @@ def summary() -> dict[str, Any]:
 
 def category_breakdown() -> list[dict[str, Any]]:
     return db.query(_BREAKDOWN)
+
+
+def movements(days: int) -> dict[str, Any]:
+    return {"days": days, "data": db.query(_MOVEMENTS, days=days)}

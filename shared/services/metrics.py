@@ -15,22 +15,20 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from shared import db, events
+from shared.services.ops import BACKUP_STATE, OUTBOX_STATE
 
-_GAUGES = """
+_GAUGES = f"""
 SELECT (SELECT count(*) FROM items) AS items,
        (SELECT coalesce(sum(quantity), 0) FROM items) AS stock_quantity,
        (SELECT count(*) FROM items WHERE quantity < low_stock_threshold) AS low_stock_items,
        (SELECT count(*) FROM alerts WHERE resolved_at IS NULL) AS open_alerts,
        (SELECT count(*) FROM users WHERE is_active) AS active_users,
-       (SELECT count(*) FROM events WHERE published_at IS NULL) AS outbox_pending,
-       (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM events
-         WHERE published_at IS NULL) AS outbox_oldest_seconds,
-       (SELECT extract(epoch FROM max(finished_at)) FROM backup_runs
-         WHERE kind = 'backup' AND succeeded) AS backup_last_success_timestamp_seconds,
-       (SELECT size_bytes FROM backup_runs WHERE kind = 'backup' AND succeeded
-         ORDER BY finished_at DESC, id DESC LIMIT 1) AS backup_last_size_bytes,
-       (SELECT extract(epoch FROM max(finished_at)) FROM backup_runs
-         WHERE kind = 'backup' AND NOT succeeded) AS backup_last_failure_timestamp_seconds"""
+       outbox.unpublished AS outbox_pending,
+       coalesce(extract(epoch FROM now() - outbox.oldest_unpublished_at), 0) AS outbox_oldest_seconds,
+       extract(epoch FROM backup.last_success_at) AS backup_last_success_timestamp_seconds,
+       backup.last_size_bytes AS backup_last_size_bytes,
+       extract(epoch FROM backup.last_failure_at) AS backup_last_failure_timestamp_seconds
+FROM ({OUTBOX_STATE}) AS outbox, ({BACKUP_STATE}) AS backup"""
 
 # Each gauge is `ims_<column>`, in this order; stream_length comes from Redis, not from _GAUGES.
 _HELP = {

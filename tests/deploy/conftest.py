@@ -65,7 +65,7 @@ def node_modules() -> Path:
 def wheelhouse() -> Path:
     """The wheels of requirements*.txt for the platform's python:3.11 on x86_64 Linux, downloaded
     once, so each build.sh then installs offline (PIP_NO_INDEX) and fast."""
-    files = [ROOT / "requirements.txt", ROOT / "requirements-mail.txt"]
+    files = [ROOT / "requirements.txt", ROOT / "requirements-mail.txt", ROOT / "requirements-labels.txt"]
     target = _cache("wheels", *files)
     target.parent.mkdir(parents=True, exist_ok=True)
     with fasteners.InterProcessLock(str(target) + ".lock"):

@@ -65,3 +65,14 @@ def test_only_the_metrics_service_loads_prometheus_client_and_only_ops_metrics_l
              if "shared.services.metrics" in _imports(p) or any(m.split(".")[0] == "prometheus_client"
                                                                 for m in _imports(p))}
     assert users == {"ops/metrics"}
+
+
+def test_only_the_labels_service_loads_segno_and_only_items_label_loads_it():
+    """segno costs a cold start about 30 ms and is bundled into items/label alone (project.yml)."""
+    importers = {_module(p) for p in sorted(SHARED.rglob("*.py")) if "segno" in _imports(p)}
+    assert importers == {"shared.services.labels"}
+    assert not {_module(p) for p in sorted(SHARED.rglob("*.py")) if "shared.services.labels" in _imports(p)}
+    functions = ROOT / "functions"
+    users = {str(p.parent.relative_to(functions)) for p in sorted(functions.rglob("*.py"))
+             if {"segno", "shared.services.labels"} & _imports(p)}
+    assert users == {"items/label"}
