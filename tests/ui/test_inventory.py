@@ -207,6 +207,7 @@ def test_export_csv_downloads_the_filtered_rows(open_page, staff, stock):
 
 def test_phone_layout_of_the_inventory(open_page, staff, stock):
     page = open_page(f"/#/items?search={stock['prefix']}", phone=True, user=staff)
+    page.emulate_media(color_scheme="dark")  # and the screenshot shows the dark theme
     expect(rows(page)).to_have_count(5)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
     nav = page.get_by_role("navigation", name="Main")

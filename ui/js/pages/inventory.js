@@ -160,16 +160,20 @@ function filterForm(query, categories, locations, apply) {
     }
     return out;
   };
-  form.addEventListener("submit", (event) => { event.preventDefault(); refocus = document.activeElement?.name || null; apply(read()); });
-  form.addEventListener("change", (event) => {
-    if (event.target.name === "search") return; // typed text applies on Enter or after a pause
-    refocus = event.target.name;
+  // The page is drawn again for the new query: the control the user is in keeps the focus.
+  const submit = () => {
+    clearTimeout(typing);
+    refocus = form.contains(document.activeElement) ? document.activeElement.name || null : null;
     apply(read());
-  });
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+  // Choices apply at once; typed numbers on Enter or Apply (applying on blur would pull the focus
+  // back while the user moves to the next field); the search after a pause in typing.
+  form.addEventListener("change", (event) => { if (event.target.tagName === "SELECT" || event.target.type === "checkbox") submit(); });
   let typing = null;
   form.elements.search.addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(() => { refocus = "search"; apply(read()); }, 500);
+    typing = setTimeout(submit, 600);
   });
   form.stop = () => clearTimeout(typing);
   return form;
