@@ -198,7 +198,8 @@ def test_export_csv_downloads_the_filtered_rows(open_page, staff, stock):
         page.get_by_role("button", name="Export CSV").click()
     download = info.value
     assert re.fullmatch(r"ims-items-\d{4}-\d{2}-\d{2}\.csv", download.suggested_filename)
-    text = open(download.path(), encoding="utf-8").read()
+    with open(download.path(), encoding="utf-8", newline="") as file:
+        text = file.read()
     table = list(csv.DictReader(io.StringIO(text)))
     assert sorted(r["sku"] for r in table) == sorted(i["sku"] for i in stock["items"][:3])
     assert {r["category"] for r in table} == {stock["category"]["name"]}
