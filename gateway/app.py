@@ -6,7 +6,8 @@ way. What it answers: every function at its REST route (`/api/v1/...`, from proj
 DigitalOcean-style function URL (`/api/v1/web/<namespace>/<package>/<function>`), the platform's
 invoke API (gateway.openwhisk.activations), the triggers an outside scheduler fires (gateway.openwhisk.ping, on
 functions-framework only),
-`/openapi.json`, `/asyncapi.json` and `/docs`. FunctionApp serves one function alone.
+`/openapi.json`, `/asyncapi.json`, `/docs`, and the web UI at every other path (gateway.ui). FunctionApp
+serves one function alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from gateway import asyncapi, fly, manifest, openapi, platform_event
+from gateway import asyncapi, fly, manifest, openapi, platform_event, ui
 from gateway.openwhisk import activations, cron, websecure
 from gateway.openwhisk.activations import Activations
 from gateway.manifest import Function
@@ -92,9 +93,10 @@ class App:
     """The WSGI application. Build it with `make_app()`."""
 
     def __init__(self, functions: list[Function], namespace: str, api_key: str, trusted_proxies: int = 0,
-                 pings: bool = False, regions: fly.Regions | None = None) -> None:
+                 pings: bool = False, regions: fly.Regions | None = None, site: ui.Site | None = None) -> None:
         self.functions = [f for f in functions if f.is_http]
         self.trusted_proxies = trusted_proxies
+        self.site = site  # the web UI at / (gateway.ui); None: not served
         self.regions = regions  # on Fly.io, in several regions: which requests go to the primary (gateway.fly)
         # Import every function now: a broken one fails at start, and no request pays for an import.
         for f in functions:
@@ -152,9 +154,10 @@ class App:
             status, out, payload = platform_event.error(exc, request_id)
         if self.regions and replay is None:
             status, out, payload = self.regions.after(method, status, out, payload) or (status, out, payload)
-        if not path.startswith(activations.PREFIX) and not platform_event.has_header(out, "vary"):
+        if route != "ui" and not path.startswith(activations.PREFIX) and not platform_event.has_header(out, "vary"):
             # The gateway's own answers (/openapi.json, its refusals) carry CORS headers as the
-            # functions' do; the invoke API is for the platform's machines, not for browsers.
+            # functions' do; the invoke API is for the platform's machines, not for browsers, and the
+            # web UI's files are read by its own pages, same-origin.
             try:
                 out = out + list(cors.headers(environ.get("HTTP_ORIGIN")).items())
             except Exception:  # the settings cannot be read: the answer goes out without CORS
@@ -182,6 +185,8 @@ class App:
                 return "trigger", self.pings.handle(method, path)
             query = environ.get("QUERY_STRING", "")
             return "invoke", self.activations.handle(method, path, query, environ.get("HTTP_AUTHORIZATION"), body)
+        if self.site is not None and is_ui_path(path):
+            return "ui", self.site.answer(method, path, environ)
         function, suffix = self.router.match("GET" if method == "HEAD" else method, path,
                                              environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"))
         return function.qualified, self._call(function, suffix, environ, method, headers, body, request_id)
@@ -262,7 +267,9 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
     `trusted_proxies`: how many proxies in front of the gateway append to X-Forwarded-For and are
     believed (IMS_TRUST_PROXY: a number, or true for one); 0, the default, trusts none.
     `pings`: answer an outside scheduler's trigger path (gateway.openwhisk.ping), open to anyone.
-    On Fly.io (FLY_REGION and PRIMARY_REGION set), writes are answered in the primary region (gateway.fly)."""
+    On Fly.io (FLY_REGION and PRIMARY_REGION set), writes are answered in the primary region (gateway.fly).
+    The web UI's settings (IMS_UI_API_BASE, IMS_UI_WS_URL: gateway.ui) are checked here, so a bad one stops
+    the start."""
     namespace = namespace or os.environ.get("IMS_NAMESPACE") or "local"
     regions = fly.Regions.from_env()
     api_key = api_key or os.environ.get("__OW_API_KEY") or activations.new_api_key()
@@ -274,7 +281,14 @@ def make_app(*, manifest_path: Path | None = None, functions_dir: Path | None = 
         if function is None:
             raise manifest.ManifestError(f"project.yml has no HTTP function {only!r}")
         return FunctionApp(function, namespace, api_key, trusted_proxies, regions)
-    return App(functions, namespace, api_key, trusted_proxies, pings, regions)
+    return App(functions, namespace, api_key, trusted_proxies, pings, regions, ui.Site.from_env(trusted_proxies))
+
+
+def is_ui_path(path: str) -> bool:
+    """A path of the web UI: anything but the API's and the documents' (/docs/ included: Swagger UI's files)."""
+    if path in ("/api", "/openapi.json", "/asyncapi.json", "/docs"):
+        return False
+    return not path.startswith(("/api/", "/docs/"))
 
 
 def loopback_url(host: str, port: int | str) -> str:

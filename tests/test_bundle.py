@@ -108,9 +108,9 @@ def test_bundle_has_the_project_file_and_one_folder_per_function(bundle_dir: Pat
 
 
 def test_bundle_carries_nothing_but_the_runtime(bundle_dir: Path) -> None:
-    unwanted = {"tests", "gateway", ".venv", "__pycache__", ".include", ".built", "__deployer__.zip"}
+    unwanted = {"tests", "gateway", "ui", ".venv", "__pycache__", ".include", ".built", "__deployer__.zip"}
     found = sorted(str(p.relative_to(bundle_dir)) for p in bundle_dir.rglob("*")
-                   if p.name in unwanted or p.suffix == ".pyc")
+                   if p.name in unwanted or p.suffix in (".pyc", ".html", ".js", ".css"))
     assert found == []
 
 

@@ -26,6 +26,8 @@ COPY project.yml ./
 COPY shared/ shared/
 COPY functions/ functions/
 COPY gateway/ gateway/
+# The web UI, served at / (gateway.ui).
+COPY ui/ ui/
 # realtime/: only its settings, read to say where the live feed is in /asyncapi.json.
 COPY realtime/ realtime/
 COPY migrations/ migrations/

@@ -163,13 +163,17 @@ def test_a_whole_working_day_reaches_every_routed_function_and_chains_the_mailer
     assert flow.reached == {f.qualified for f in ROUTED}
 
 
-def test_the_mailer_function_url_and_the_documents_are_served(client, inbox):
+def test_the_mailer_function_url_the_documents_and_the_web_ui_are_served(client, inbox):
     res = client.post(f"{V1}/web/local/notify/low-stock-mailer", {}, headers={"X-Require-Whisk-Auth": MAILER_SECRET})
     assert res.status == 200, res.text
     assert {"sent", "retry", "failed"} <= res.json().keys()
     spec = client.get("/openapi.json")
     assert spec.status == 200 and "/items/{id}/withdraw" in spec.json()["paths"]
     assert_problem(client.get("/nowhere"), 404)
+    shell = client.get("/")  # the web UI, as the self-hosted front serves it (gateway.ui)
+    assert shell.status == 200 and shell.headers["content-type"] == "text/html; charset=utf-8"
+    assert shell.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self';")
+    assert client.get("/config.json").json()["api_base"] == "/api/v1"
 
 
 def _basic(key: str) -> dict[str, str]:

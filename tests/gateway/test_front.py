@@ -90,6 +90,17 @@ def test_transfer_encoding_with_a_space_before_the_colon_is_refused_with_400(fro
     assert answer.count(b"HTTP/1.1") == 1
 
 
+def test_the_web_ui_is_served_and_a_way_out_of_it_is_not(front):
+    """gunicorn hands the path over as the client wrote it (RAW_URI): dot segments, encoded or not, reach
+    gateway.ui, which refuses them (tests/gateway/test_ui_serving.py has every spelling)."""
+    shell = raw(front, b"GET / HTTP/1.1\r\nHost: ims\r\nConnection: close\r\n\r\n")
+    assert status_of(shell) == 200 and b"content-security-policy: default-src 'self'" in shell.lower()
+    for target in (b"/../project.yml", b"/%2e%2e/project.yml", b"/css/..%2f..%2fproject.yml", b"/..%5cproject.yml"):
+        answer = raw(front, b"GET " + target + b" HTTP/1.1\r\nHost: ims\r\nConnection: close\r\n\r\n")
+        assert status_of(answer) in (400, 404), (target, answer[:200])
+        assert b"functions:" not in answer
+
+
 def test_a_client_trickling_its_headers_is_cut_off(front):
     """IMS_HEADER_TIMEOUT=1 here: the client sends a byte every 0.2 s and would take 40 s. The bound on
     the time is loose against 1 s but out of reach of the 10 s default (the setting must be read)."""

@@ -206,6 +206,17 @@ def test_the_servers_listen_on_every_interface(deployment: dict[str, str]) -> No
         assert f"00000000:{urlsplit(url).port:04X}" in listening, (name, sorted(listening))
 
 
+def test_the_api_image_serves_the_web_ui(deployment: dict[str, str]) -> None:
+    api = Api(deployment["api_url"])
+    try:
+        shell = api.get("/")  # the image carries ui/ (COPY ui/ ui/)
+        assert shell.status == 200 and shell.headers["content-type"] == "text/html; charset=utf-8"
+        assert "content-security-policy" in shell.headers
+        assert api.get("/js/main.js").headers["content-type"] == "text/javascript; charset=utf-8"
+    finally:
+        api.close()
+
+
 def test_the_healthchecks_pass(deployment: dict[str, str]) -> None:
     for name in (deployment["api"], deployment["realtime"]):
         run = podman("healthcheck", "run", name, check=False)

@@ -12,7 +12,7 @@ from tests.infra.conftest import podman
 V1 = "/api/v1"
 
 
-def test_the_documents_and_the_health_answer(container: dict[str, str]) -> None:
+def test_the_documents_the_health_and_the_web_ui_answer(container: dict[str, str]) -> None:
     api = Api(container["url"])
     try:
         docs = api.get("/openapi.json")
@@ -21,6 +21,9 @@ def test_the_documents_and_the_health_answer(container: dict[str, str]) -> None:
         health = api.get(f"{V1}/health")
         assert health.status == 200, health.text
         assert health.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        shell = api.get("/")  # the image carries ui/ (COPY ui/ ui/)
+        assert shell.status == 200 and shell.headers["content-type"] == "text/html; charset=utf-8"
+        assert "content-security-policy" in shell.headers
     finally:
         api.close()
 
