@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test infra-test bench backup restore backup-list bundle deploy migrate relay trigger create-manager clean
+.PHONY: help install run test infra-test bench backup restore backup-list bundle deploy migrate relay trigger create-manager ui-site clean
 
 help:
 	@echo "make run      serve the API on IMS_PORT (8000), with embedded PostgreSQL and Redis"
@@ -16,6 +16,7 @@ help:
 	@echo "make backup-list   list the backups under BACKUP_URL"
 	@echo "make bundle   write build/do/, a DigitalOcean Functions project ready to deploy"
 	@echo "make deploy   preflight (settings, migrations), make bundle, doctl serverless deploy build/do --remote-build"
+	@echo "make ui-site API=… WS=…   write build/ui/, the web UI as a static site in front of function URLs (or another API)"
 	@echo "make migrate  apply migrations to DATABASE_DIRECT_URL (else DATABASE_URL)"
 	@echo "make relay    publish outbox events that missed Redis (DATABASE_URL, REDIS_URL)"
 	@echo "make trigger T=daily-digest   fire a project.yml trigger (or T=package/function) on the running gateway"
@@ -72,3 +73,7 @@ create-manager: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+ui-site: $(STAMP)
+	@test -n "$(API)" -a -n "$(WS)" || { echo "usage: make ui-site API=https://<host>/api/v1/web/<namespace> WS=wss://<realtime host>/ws"; exit 2; }
+	$(BIN)/python -m gateway.site --api "$(API)" --ws "$(WS)"

@@ -3,14 +3,35 @@
 
 import * as session from "./session.js";
 
-let config = { api_base: "/api/v1", ws_url: null };
+let config = { api_base: "/api/v1", ws_url: null, function_urls: false };
+let functionRoutes = [];
 
-/** Read config.json (served by the gateway, or edited beside a static copy of ui/). */
+/**
+ * Read config.json (served by the gateway, or written by `make ui-site` beside a static copy of ui/).
+ * With `function_urls` (DigitalOcean's function URLs), also routes.json: which function serves each
+ * REST route, since the platform serves only `<base>/<package>/<function>/<id>`.
+ */
 export async function loadConfig() {
   const answer = await fetch(new URL("config.json", document.baseURI), { cache: "no-cache" });
   if (!answer.ok) throw new Error(`config.json: HTTP ${answer.status}`);
   config = { ...config, ...(await answer.json()) };
+  if (config.function_urls) {
+    const table = await fetch(new URL("routes.json", document.baseURI), { cache: "no-cache" });
+    if (!table.ok) throw new Error(`routes.json: HTTP ${table.status}`);
+    functionRoutes = (await table.json()).map((r) => ({ ...r,
+      regex: new RegExp(`^${r.route.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace("{id}", "([^/]+)")}$`) }));
+  }
   return config;
+}
+
+/** The path to ask for: the REST path itself, or the function URL path serving it. */
+function target(method, path) {
+  if (!config.function_urls) return path;
+  for (const r of functionRoutes) {
+    const m = r.method === method && r.regex.exec(path);
+    if (m) return `/${r.function}${m[1] ? `/${m[1]}` : ""}`;
+  }
+  throw new Error(`No function serves ${method} ${path}`);
 }
 
 export function getConfig() {
@@ -30,10 +51,13 @@ export class ApiError extends Error {
   }
 }
 
-/** The absolute URL of an API path ("/items") with a query ({search: "x"}: empty values left out). */
-export function url(path, query = {}) {
+/**
+ * The absolute URL of an API path ("/items") with a query ({search: "x"}: empty values left out), for
+ * `method` (it picks the function when the API is function URLs).
+ */
+export function url(path, query = {}, method = "GET") {
   const base = new URL(config.api_base.replace(/\/?$/, "/"), document.baseURI);
-  const out = new URL(path.replace(/^\//, ""), base);
+  const out = new URL(target(method, path).replace(/^\//, ""), base);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== "") out.searchParams.set(key, String(value));
   }
@@ -48,7 +72,7 @@ export function refresh() {
     refreshing = (async () => {
       const s = session.get();
       if (!s?.refresh_token) return false;
-      const answer = await fetch(url("/auth/refresh"), {
+      const answer = await fetch(url("/auth/refresh", {}, "POST"), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ refresh_token: s.refresh_token }),
@@ -84,7 +108,7 @@ export async function api(path, { method = "GET", body, query, headers = {}, ifM
       else { h["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
     }
     try {
-      return await fetch(url(path, query), { method, headers: h, body: payload });
+      return await fetch(url(path, query, method), { method, headers: h, body: payload });
     } catch {
       throw new ApiError(0);
     }

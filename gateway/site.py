@@ -1,0 +1,84 @@
+"""`python -m gateway.site --api URL --ws URL [--out build/ui]`: the web UI as a static site, for a host
+of static files (DigitalOcean App Platform's static sites, a bucket behind a CDN, nginx) in front of an
+IMS that is not served by the gateway.
+
+The site is `ui/` as it is, plus the `config.json` the gateway would otherwise generate and, when the
+API is DigitalOcean's function URLs (`https://<host>/api/v1/web/<namespace>`), `routes.json`: the REST
+routes of project.yml with the function that answers each, because the platform serves only function
+URLs (`…/items/withdraw/42`), not the REST routes (`/items/42/withdraw`) the UI asks for. The UI's
+api.js turns one into the other with it. Nothing is compiled: the files are copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway import manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+UI = ROOT / "ui"
+# A function URL base: /api/v1/web/<namespace>, as DigitalOcean Functions publishes them.
+_FUNCTION_URLS = re.compile(r"^/api/v1/web/[^/]+/?$")
+
+
+class SiteError(Exception):
+    """The settings cannot make a working site."""
+
+
+def routes(functions: list[manifest.Function]) -> list[dict[str, str]]:
+    """Each REST route with the function serving it: {"method", "route", "function"}. Routes without an
+    `{id}` come first, as the gateway matches them: `/items/export` is not item "export"."""
+    table = [{"method": f.method, "route": f.route, "function": f.qualified}
+             for f in functions if f.routed and f.method and f.route]
+    return sorted(table, key=lambda r: "{id}" in r["route"])
+
+
+def config(api: str, ws: str) -> dict[str, Any]:
+    """config.json for an API at `api` and a live feed at `ws`; refuses what a browser could not use."""
+    parts = urlsplit(api)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SiteError(f"--api must be an absolute http(s) URL, not {api!r}")
+    feed = urlsplit(ws)
+    if feed.scheme not in ("ws", "wss") or not feed.netloc:
+        raise SiteError(f"--ws must be an absolute ws(s) URL, not {ws!r}")
+    return {"api_base": api.rstrip("/"), "ws_url": ws, "function_urls": bool(_FUNCTION_URLS.match(parts.path))}
+
+
+def build(out: Path, api: str, ws: str) -> dict[str, Any]:
+    """Write the site into `out` (replaced) and return its config."""
+    settings = config(api, ws)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(UI, out)
+    (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
+    if settings["function_urls"]:
+        (out / "routes.json").write_text(json.dumps(routes(manifest.load()), indent=1) + "\n")
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.site", description=__doc__.splitlines()[0])
+    parser.add_argument("--api", required=True, help="the API base: https://<host>/api/v1 (the gateway) or "
+                        "https://<host>/api/v1/web/<namespace> (DigitalOcean function URLs)")
+    parser.add_argument("--ws", required=True, help="the live feed: wss://<realtime host>/ws")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "ui")
+    args = parser.parse_args(argv)
+    try:
+        settings = build(args.out, args.api, args.ws)
+    except SiteError as exc:
+        print(f"make ui-site: {exc}", file=sys.stderr)
+        return 2
+    mode = "function URLs (routes.json written)" if settings["function_urls"] else "the REST routes"
+    print(f"wrote {args.out}: API {settings['api_base']} through {mode}, live feed {settings['ws_url']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
