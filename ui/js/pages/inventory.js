@@ -77,9 +77,10 @@ async function exportCsv(filters, button) {
     let next = null;
     for (let n = 0; n < 10000; n += 1) { // bounded: a page is ~900 kB, so this is far past any inventory
       button.textContent = n ? `Exporting… (${n})` : "Exporting…";
-      const answer = next
-        ? await api(next, { raw: true, headers: { Accept: "text/csv, application/problem+json" } })
-        : await api("/items/export", { query: filters, raw: true, headers: { Accept: "text/csv, application/problem+json" } });
+      // The next link holds the whole query: asked again through api(), it reaches the same route
+      // whether the API is the gateway or DigitalOcean's function URLs.
+      const query = next ? Object.fromEntries(new URL(next).searchParams) : filters;
+      const answer = await api("/items/export", { query, raw: true, headers: { Accept: "text/csv, application/problem+json" } });
       let text = await answer.text();
       if (parts.length) text = text.slice(text.indexOf("\n") + 1); // every page repeats the header
       parts.push(text);
