@@ -25,7 +25,7 @@ _ERRORS = {
     409: "Conflicts with the current state (duplicate, insufficient stock…)",
     412: "If-Match does not name the current version",
     413: "The body is larger than 1 MiB",
-    415: "The body is not application/json",
+    415: "The body is not of the operation's media type (application/json unless it says otherwise)",
     422: "The request is not valid",
     429: "Too many requests; wait for Retry-After seconds",
     503: "A dependency (the database, Redis) is unavailable; retry after Retry-After seconds",
@@ -36,6 +36,9 @@ _HEADERS = {
     "ETag": {"description": "The resource's version, for If-Match", "required": True, "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying",
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "Link": {"description": 'The next page, `<?…&cursor=…>; rel="next"`: a reference relative to this '
+                            "request's URL; absent on the last page",
+             "schema": {"type": "string"}},
 }
 _PARAMETERS = {
     "IdempotencyKey": {
@@ -198,21 +201,21 @@ def _operation(function: Function, spec: Any, schemas: _Schemas) -> dict[str, An
     if params:
         op["parameters"] = params
     if spec is not None and spec.body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": schemas.of(spec.body, "validation")}}}
+        # A text body (CSV…) is a string of its media type; what it must say, the summary tells.
+        body = {"type": "string", "minLength": 1} if spec.body is str else schemas.of(spec.body, "validation")
+        op["requestBody"] = {"required": True, "content": {spec.body_media_type: {"schema": body}}}
 
     responses: dict[str, Any] = {}
     status = spec.status if spec is not None else 200
-    if spec is not None and spec.response is str:
-        # Text: Prometheus metrics (the one such function), in the format the scraper's Accept asks for
-        # (shared.services.metrics.exposition): Prometheus text, or OpenMetrics.
+    if spec is not None and spec.response is not None:
+        # Text (CSV, Prometheus text or OpenMetrics as the scraper's Accept asks…) in each declared
+        # media type; anything else is JSON of the response model.
+        schema = {"type": "string"} if spec.response is str else schemas.of(spec.response, "serialization")
         responses[str(status)] = {"description": "Success", "content": {
-            media: {"schema": {"type": "string"}} for media in ("text/plain", "application/openmetrics-text")}}
-    elif spec is not None and spec.response is not None:
-        schema = schemas.of(spec.response, "serialization")
-        responses[str(status)] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
-        if spec.etag:
-            responses[str(status)]["headers"] = {"ETag": {"$ref": "#/components/headers/ETag"}}
+            media: {"schema": schema} for media in spec.response_media_types}}
+        headers = (("ETag",) if spec.etag else ()) + spec.response_headers
+        if headers:
+            responses[str(status)]["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
     elif spec is not None and status == 200:
         responses["200"] = {"description": "Success"}
         responses["204"] = {"description": "No content"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared import settings
 
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-Id"
-EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id, Idempotent-Replayed"
+EXPOSE_HEADERS = "ETag, Link, Retry-After, X-Request-Id, Idempotent-Replayed"
 MAX_AGE = "600"  # seconds a browser may reuse a preflight answer
 
 

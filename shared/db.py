@@ -458,6 +458,26 @@ def transaction() -> Iterator[Conn]:
         _run_callback(fn)
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """Inside a transaction, a block that raises is undone alone (its statements, and the after-commit
+    callbacks it added: no event of it is published) and the transaction goes on; outside one there is
+    nothing to do, each write in the block having a transaction of its own."""
+    tx = getattr(_local, "tx", None)
+    if tx is None:
+        yield
+        return
+    tx.conn.simple("SAVEPOINT block")
+    kept = len(tx.callbacks)
+    try:
+        yield
+    except BaseException:
+        tx.conn.simple("ROLLBACK TO SAVEPOINT block")
+        del tx.callbacks[kept:]
+        raise
+    tx.conn.simple("RELEASE SAVEPOINT block")
+
+
 def _run_callback(fn: Callable[[], object]) -> None:
     try:
         fn()

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 from urllib.parse import parse_qsl
 
 from shared import cors, errors
@@ -215,6 +215,44 @@ def _validate_body(model: type[BaseModel], body: bytes, content_type: str | None
     return data
 
 
+def _media_type(content_type: str | None) -> tuple[str, str]:
+    """("type/subtype", charset) of a Content-Type header, both lower-cased ("" when absent)."""
+    kind, _, params = (content_type or "").partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return kind.strip().lower(), charset
+
+
+def _text_body(body: bytes, content_type: str | None, media_type: str) -> str:
+    """A text body of `media_type` in UTF-8, decoded (a byte order mark dropped): 415 for another media
+    type or charset, 422 for an empty body or one that is not UTF-8. What the text must say is the
+    function's to check."""
+    kind, charset = _media_type(content_type)
+    if kind != media_type or charset not in ("", "utf-8", "utf8"):
+        raise errors.UnsupportedMediaType(f"Send the body as {media_type}; charset=utf-8.")
+    if not body:
+        raise errors.ValidationFailed([{"loc": ["body"], "msg": f"A {media_type} body is required",
+                                        "type": "missing"}])
+    try:
+        return body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise errors.ValidationFailed([{"loc": ["body"], "msg": "The body is not UTF-8",
+                                        "type": "unicode_decode"}]) from None
+
+
+def next_link(raw_query: str, **params: str) -> str:
+    """A `Link` to the next page: this request's query with `params` replaced, as a relative reference
+    (`<?…>`), so it resolves against whatever URL the client called (a REST route, a function URL, a
+    deployment behind another prefix)."""
+    from urllib.parse import urlencode
+
+    pairs = [(k, v) for k, v in parse_qsl(raw_query, keep_blank_values=True) if k not in params]
+    return f'<?{urlencode([*pairs, *params.items()])}>; rel="next"'
+
+
 def _raw_origin(args: Any) -> str | None:
     """The Origin header of an event parse_event refused, if it can still be read."""
     if not isinstance(args, dict):
@@ -242,7 +280,10 @@ def _check_if_match(value: str | None) -> None:
 
 # --- responses ---------------------------------------------------------------------------------
 
-def respond(result: Any, status: int, request_id: str, etag: bool = False) -> dict[str, Any]:
+def respond(result: Any, status: int, request_id: str, etag: bool = False,
+            text_type: str = "text/plain") -> dict[str, Any]:
+    """The function's result: a dict or list as JSON, a str as UTF-8 text of `text_type` (unless the
+    Response names its own Content-Type), None as an empty answer."""
     res = result if isinstance(result, Response) else Response(result, status)
     headers = {"X-Request-Id": request_id, **res.headers}
     if etag and isinstance(res.body, dict) and "version" in res.body:
@@ -250,7 +291,7 @@ def respond(result: Any, status: int, request_id: str, etag: bool = False) -> di
     if res.body is None:
         return {"statusCode": 204 if res.status == 200 else res.status, "headers": headers, "body": ""}
     if isinstance(res.body, str):
-        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        headers.setdefault("Content-Type", f"{text_type}; charset=utf-8")
         return {"statusCode": res.status, "headers": headers, "body": res.body}
     headers.setdefault("Content-Type", "application/json")
     return {"statusCode": res.status, "headers": headers, "body": dumps(res.body)}
@@ -287,10 +328,12 @@ def _function_name(fn: Callable[..., Any]) -> str:
 
 # --- the decorator -----------------------------------------------------------------------------
 
-def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = None,
+def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | type[str] | None = None,
             query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
             path_id: bool = False, raises: tuple[int, ...] | dict[int, Any] = (), etag: bool = False,
             if_match: bool = False, password_change_exempt: bool = False, idempotent: bool = True,
+            body_media_type: str | None = None, response_media_type: str | tuple[str, ...] | None = None,
+            response_headers: tuple[str, ...] = (),
             ) -> Callable[[Callable[[Request], Any]], Callable[..., dict[str, Any]]]:
     """Turn `fn(request) -> result` into an OpenWhisk `main(args, context=None)`.
 
@@ -304,9 +347,23 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
 
     A user whose password a manager reset may only call the functions declared
     `password_change_exempt=True` (their own account: change the password, me, logout) until they
-    chose a new one; everything else answers 403 `password_change_required`."""
+    chose a new one; everything else answers 403 `password_change_required`.
+
+    Bodies are JSON unless declared otherwise: `body=str, body_media_type="text/csv"` hands the function
+    the body as text (`req.data`), refusing another media type (415); `response=str,
+    response_media_type="text/csv"` (or several, when the function picks one and says so in its
+    Content-Type) answers text. `response_headers` names documented headers a success may carry
+    (`Link`)."""
     if auth not in AUTH_LEVELS:
         raise ValueError(f"auth must be one of {AUTH_LEVELS}, not {auth!r}")
+    text_body = body is str
+    json_model = cast("type[BaseModel] | None", None if text_body else body)
+    body_media = body_media_type or ("text/plain" if text_body else "application/json")
+    if not text_body and not _is_json(body_media):
+        raise ValueError(f"a body model is read from JSON, not {body_media}; declare body=str for text")
+    if isinstance(response_media_type, str):
+        response_media_type = (response_media_type,)
+    response_media = response_media_type or (("text/plain",) if response is str else ("application/json",))
     method = method.upper()
     idempotent = idempotent and method == "POST" and auth != "public"
 
@@ -343,15 +400,18 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
                     raise errors.NotFound("No such resource.")
                 if query is not None:
                     req.params = _validate_query(query, req.raw_query)
-                if body is not None:
-                    req.data = _validate_body(body, req.body, req.header("content-type"))
+                if text_body:
+                    req.data = _text_body(req.body, req.header("content-type"), body_media)
+                elif json_model is not None:
+                    req.data = _validate_body(json_model, req.body, req.header("content-type"))
                 if if_match:
                     _check_if_match(req.header("if-match"))
                 if idempotent and req.header("idempotency-key") is not None:
                     # Deployed, every function file is main__.py: the platform's action name tells them apart.
                     action = os.environ.get("__OW_ACTION_NAME") or local_name
-                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag))
-                return respond(fn(req), status, request_id, etag)
+                    return idempotency.run(req, action, lambda: respond(fn(req), status, request_id, etag,
+                                                                         response_media[0]))
+                return respond(fn(req), status, request_id, etag, response_media[0])
             except errors.HTTPError as exc:
                 return problem(exc, request_id)
             except errors.Unavailable as exc:  # a dependency is down: its module logged the outage once
@@ -363,7 +423,7 @@ def handler(method: str, *, auth: str = "staff", body: type[BaseModel] | None = 
         main.spec = Spec(method, auth, body, query, response, status,  # type: ignore[attr-defined]
                          (fn.__doc__ or "").strip(), path_id, tuple(raises),
                          dict(raises) if isinstance(raises, dict) else {}, etag, if_match, password_change_exempt,
-                         idempotent)
+                         idempotent, body_media, response_media, response_headers)
         main.__doc__ = fn.__doc__
         return main
 

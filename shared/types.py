@@ -64,7 +64,7 @@ class Spec:
 
     method: str
     auth: str
-    body: type[BaseModel] | None
+    body: type[BaseModel] | type[str] | None  # a model of a JSON body, or str for a text body
     query: type[BaseModel] | None
     response: Any
     status: int
@@ -76,3 +76,6 @@ class Spec:
     if_match: bool = False  # honours If-Match (412 when it does not match)
     password_change_exempt: bool = False  # callable before a reset password was changed
     idempotent: bool = False  # honours Idempotency-Key (authenticated POSTs whose body may be kept)
+    body_media_type: str = "application/json"  # of the request body (`body` str: text of this type)
+    response_media_types: tuple[str, ...] = ("application/json",)  # of a success (`response` str: text)
+    response_headers: tuple[str, ...] = ()  # headers a success may carry beyond ETag (documented ones)

@@ -16,15 +16,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.models.base import (MONEY_MAX, NO_NUL, NOT_BLANK, Body, Count, Email, Id, ItemName, Money,  # noqa: F401
-                                Name, Notes, Out, Page, Password, Patch, QBool, QInt, QTime, Query, Role, Sku,
-                                Text, Unit, omitted)
+                                Name, Notes, Out, Page, Params, Password, Patch, QBool, QInt, QTime, Query, Role,
+                                Sku, Text, Unit, omitted)
 
 # Each model's submodule, by name; keep in step with the submodules (a test checks).
 _DOMAINS = {
     "accounts": ("RegisterIn", "LoginIn", "RefreshIn", "UserCreate", "PasswordChangeIn", "PasswordResetIn",
                  "UserPatch", "User", "TokenPair", "UserPage"),
     "catalog": ("CategoryIn", "LocationIn", "Category", "Location", "CategoryPage", "LocationPage"),
-    "items": ("ItemFields", "ItemCreate", "ItemReplace", "ItemPatch", "MovementIn", "ItemQuery", "Item", "ItemPage"),
+    "items": ("ItemFields", "ItemCreate", "ItemReplace", "ItemPatch", "MovementIn", "ItemFilter", "ItemQuery", "Item",
+              "ItemPage", "ItemExportQuery", "ItemImportQuery", "RowError", "ImportRow", "ImportReport"),
     "ledger": ("Action", "LogQuery", "LogEntry", "MailStatus", "AlertQuery", "Alert", "Activity", "Summary",
                "CategoryBreakdown", "LogPage", "AlertPage"),
     "audit": ("AuditAction", "AuditQuery", "AuditEntry", "AuditPage"),
@@ -53,8 +54,9 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
                                         TokenPair, User, UserCreate, UserPage, UserPatch)
     from shared.models.audit import AuditAction, AuditEntry, AuditPage, AuditQuery  # noqa: F401
     from shared.models.catalog import Category, CategoryIn, CategoryPage, Location, LocationIn, LocationPage  # noqa: F401
-    from shared.models.items import (Item, ItemCreate, ItemFields, ItemPage, ItemPatch, ItemQuery,  # noqa: F401
-                                     ItemReplace, MovementIn)
+    from shared.models.items import (ImportReport, ImportRow, Item, ItemCreate, ItemExportQuery,  # noqa: F401
+                                     ItemFields, ItemFilter, ItemImportQuery, ItemPage, ItemPatch, ItemQuery,
+                                     ItemReplace, MovementIn, RowError)
     from shared.models.ledger import (Action, Activity, Alert, AlertPage, AlertQuery, CategoryBreakdown,  # noqa: F401
                                       LogEntry, LogPage, LogQuery, MailStatus, Summary)
     from shared.models.ops import Health  # noqa: F401

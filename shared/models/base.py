@@ -146,8 +146,14 @@ def omitted() -> Any:
     return Field(None)
 
 
-class Query(BaseModel):
+class Params(BaseModel):
+    """Query-string parameters (see shared.models); an unknown one is refused."""
+
     model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Query(Params):
+    """The parameters of a list: a page of it."""
 
     page: Annotated[int, Field(ge=1, le=1_000_000), QInt] = 1
     per_page: Annotated[int, Field(ge=1, le=100), QInt] = 25

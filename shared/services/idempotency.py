@@ -32,7 +32,10 @@ def run(req: Request, name: str, call: Callable[[], dict[str, Any]]) -> dict[str
     key = req.header("idempotency-key") or ""
     if not key or len(key) > 255:
         raise _reused("The Idempotency-Key must have 1 to 255 characters.")
-    fingerprint = hashlib.sha256(b"\n".join([name.encode(), req.path.encode(), req.body])).hexdigest()
+    # The query string counts when there is one (POST /items/import?dry_run=true is another request
+    # than without it); without one the fingerprint is what it always was.
+    target = req.path + (f"?{req.raw_query}" if req.raw_query else "")
+    fingerprint = hashlib.sha256(b"\n".join([name.encode(), target.encode(), req.body])).hexdigest()
     ids = {"user_id": req.principal.id, "key": key}
     with db.transaction() as conn:
         if conn.one(_CLAIM, fp=fingerprint, **ids) is None:

@@ -8,13 +8,16 @@ statement, and cannot oversell: the row is only updated while `quantity + delta 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from shared import db, errors, event_types, events, invoke
 from shared.types import Principal
 
 if TYPE_CHECKING:  # models are annotations here: a function imports only the ones it uses
-    from shared.models import ItemCreate, ItemPatch, ItemQuery, ItemReplace
+    from shared.models import ItemCreate, ItemFilter, ItemPatch, ItemQuery, ItemReplace
 
 ITEM_COLS = ("id, name, sku, description, category_id, location_id, quantity, unit, price, "
              "low_stock_threshold, quantity < low_stock_threshold AS is_low_stock, version, "
@@ -85,8 +88,9 @@ _RESOLVE = "UPDATE alerts SET resolved_at = now() WHERE item_id = :id AND resolv
 SKU_IS = "lower(sku) = lower(:sku)"  # exact, in any case: the unique index items_sku_key answers it
 _SKU_TAKEN = f"SELECT 1 AS taken FROM items WHERE {SKU_IS} AND id <> :id"
 
-_SORTS = {"name": "lower(name)", "sku": "lower(sku)", "quantity": "quantity", "price": "price",
-          "updated_at": "updated_at", "created_at": "created_at"}
+SORTS = {"name": "lower(name)", "sku": "lower(sku)", "quantity": "quantity", "price": "price",
+         "updated_at": "updated_at", "created_at": "created_at"}
+NULLS_LAST = {"price"}  # the one sort key that may be null: items without a price come last either way
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -99,10 +103,32 @@ def _who(user: Principal) -> dict[str, Any]:
     return {"id": user.id}
 
 
+_mail = threading.local()  # .batch: the alert ids collected by one_mail_for_alerts, if one is running
+
+
 def _mail_after_commit(alert_ids: list[int]) -> None:
     """Chain the low-stock mailer once the alert is committed: fire-and-forget, never failing the write."""
-    if alert_ids:
+    batch = getattr(_mail, "batch", None)
+    if batch is not None and alert_ids:
+        db.after_commit(lambda: batch.extend(alert_ids))
+    elif alert_ids:
         db.after_commit(lambda: invoke.invoke_async("notify/low-stock-mailer", {"alert_ids": alert_ids}))
+
+
+@contextmanager
+def one_mail_for_alerts() -> Iterator[None]:
+    """The writes in the block chain the mailer once, for every alert they opened that committed, rather
+    than once per alert: a bulk import would otherwise start thousands of invocations (the platform
+    allows 600 a minute)."""
+    batch: list[int] = []
+    _mail.batch = batch
+    try:
+        yield
+    finally:
+        _mail.batch = None
+        # After the collecting callbacks: at once when each write had its own transaction, else when
+        # the enclosing one commits (never, if it rolls back).
+        db.after_commit(lambda: batch and invoke.invoke_async("notify/low-stock-mailer", {"alert_ids": batch}))
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -119,7 +145,9 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search(q: ItemQuery) -> dict[str, Any]:
+def filters(q: ItemFilter) -> tuple[str | None, list[str], dict[str, Any]]:
+    """What a filter (GET /items, its export) selects: the trigram narrowing (None when no search word
+    has three characters), the conditions, and their parameters."""
     narrow, where, params = None, [], {}
     if q.search:
         if len(q.search) >= 3:  # the trigram index narrows; LIKE re-checks
@@ -139,9 +167,19 @@ def search(q: ItemQuery) -> dict[str, Any]:
             params[field] = getattr(q, field)
     if q.below_threshold is not None:
         where.append("quantity < low_stock_threshold" if q.below_threshold else "quantity >= low_stock_threshold")
+    return narrow, where, params
+
+
+def order_by(q: ItemFilter) -> str:
+    """The ORDER BY of a filter: its sort key, then the id (a total order, for pages and cursors)."""
     direction = "DESC" if q.order == "desc" else "ASC"
-    nulls = " NULLS LAST" if q.sort_by == "price" else ""
-    order = f"{_SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
+    nulls = " NULLS LAST" if q.sort_by in NULLS_LAST else ""
+    return f"{SORTS[q.sort_by]} {direction}{nulls}, id {direction}"
+
+
+def search(q: ItemQuery) -> dict[str, Any]:
+    narrow, where, params = filters(q)
+    order = order_by(q)
     offset = (q.page - 1) * q.per_page
     page = {"limit": q.per_page, "offset": offset}
     from shared import settings

@@ -363,7 +363,7 @@ def test_the_functions_that_can_raise_an_alert_are_given_the_api_key():
     from gateway import manifest
 
     keyed = {f.qualified for f in manifest.load() if f.annotations.get("provide-api-key") is True}
-    assert keyed == {"items/create", "items/withdraw", "items/replace", "items/patch"}
+    assert keyed == {"items/create", "items/withdraw", "items/replace", "items/patch", "items/import"}
 
 
 # --- no transport, PUBLIC_URL ----------------------------------------------------------------------

@@ -5,7 +5,8 @@ from shared.http import Request, Response, handler
 from shared.services import metrics, ops
 
 
-@handler("GET", auth="public", response=str, raises=(401,))
+@handler("GET", auth="public", response=str, response_media_type=("text/plain", "application/openmetrics-text"),
+         raises=(401,))
 def main(req: Request):
     """Inventory and outbox gauges for Prometheus. With METRICS_TOKEN set, send it as a bearer token."""
     if not ops.metrics_allowed(req.header("authorization")):
