@@ -238,6 +238,7 @@ export async function render(root, { query }) {
         columnChooser(columns, () => drawTable()))),
     tableArea,
     pagerArea);
+  updateSelectionButtons();
   if (refocus && form.elements[refocus]) {
     const el = form.elements[refocus];
     el.focus();
