@@ -233,6 +233,7 @@ def test_scanning_a_sku_opens_the_item_ready_for_a_movement(open_page, staff, th
 
 def test_phone_layout_of_the_item_page(open_page, staff, thing):
     page = open_page(f"/#/items/{thing['id']}", phone=True, user=staff)
+    page.emulate_media(color_scheme="dark")  # and the screenshot shows the dark theme
     expect(page.get_by_role("heading", name=thing["name"], level=1)).to_be_visible()
     expect(history_rows(page)).to_have_count(2)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375

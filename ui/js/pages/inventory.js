@@ -77,9 +77,10 @@ async function exportCsv(filters, button) {
     let next = null;
     for (let n = 0; n < 10000; n += 1) { // bounded: a page is ~900 kB, so this is far past any inventory
       button.textContent = n ? `Exporting… (${n})` : "Exporting…";
-      const answer = next
-        ? await api(next, { raw: true, headers: { Accept: "text/csv, application/problem+json" } })
-        : await api("/items/export", { query: filters, raw: true, headers: { Accept: "text/csv, application/problem+json" } });
+      // The next link holds the whole query: asked again through api(), it reaches the same route
+      // whether the API is the gateway or DigitalOcean's function URLs.
+      const query = next ? Object.fromEntries(new URL(next).searchParams) : filters;
+      const answer = await api("/items/export", { query, raw: true, headers: { Accept: "text/csv, application/problem+json" } });
       let text = await answer.text();
       if (parts.length) text = text.slice(text.indexOf("\n") + 1); // every page repeats the header
       parts.push(text);
@@ -160,16 +161,20 @@ function filterForm(query, categories, locations, apply) {
     }
     return out;
   };
-  form.addEventListener("submit", (event) => { event.preventDefault(); refocus = document.activeElement?.name || null; apply(read()); });
-  form.addEventListener("change", (event) => {
-    if (event.target.name === "search") return; // typed text applies on Enter or after a pause
-    refocus = event.target.name;
+  // The page is drawn again for the new query: the control the user is in keeps the focus.
+  const submit = () => {
+    clearTimeout(typing);
+    refocus = form.contains(document.activeElement) ? document.activeElement.name || null : null;
     apply(read());
-  });
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+  // Choices apply at once; typed numbers on Enter or Apply (applying on blur would pull the focus
+  // back while the user moves to the next field); the search after a pause in typing.
+  form.addEventListener("change", (event) => { if (event.target.tagName === "SELECT" || event.target.type === "checkbox") submit(); });
   let typing = null;
   form.elements.search.addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(() => { refocus = "search"; apply(read()); }, 500);
+    typing = setTimeout(submit, 600);
   });
   form.stop = () => clearTimeout(typing);
   return form;
@@ -233,6 +238,7 @@ export async function render(root, { query }) {
         columnChooser(columns, () => drawTable()))),
     tableArea,
     pagerArea);
+  updateSelectionButtons();
   if (refocus && form.elements[refocus]) {
     const el = form.elements[refocus];
     el.focus();
