@@ -53,7 +53,7 @@ def test_the_label_is_an_svg_qr_code_of_the_sku_with_its_quiet_zone(api, manager
     item = new_item(api, manager["token"], sku=sku())
     res = api.get(f"{V1}/items/{item['id']}/label", token=staff["token"])
     assert res.status == 200, res.text
-    assert res.headers["content-type"] == "image/svg+xml"
+    assert res.headers["content-type"] == "image/svg+xml; charset=utf-8"
     root = ET.fromstring(res.body)  # well-formed XML
     assert root.tag == f"{SVG}svg"
     assert "width" not in root.attrib and "height" not in root.attrib  # scales to its box

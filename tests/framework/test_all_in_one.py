@@ -157,7 +157,7 @@ def test_a_whole_working_day_reaches_every_routed_function_and_chains_the_mailer
     assert any(row["category_id"] == category["id"]
                for row in flow.call("GET", "/dashboard/category-breakdown", **s).json())
     assert flow.call("GET", "/dashboard/movements?days=7", **s).json()["data"][-1]["movements"] >= 2
-    assert flow.call("GET", f"/items/{item['id']}/label", **s).headers["content-type"] == "image/svg+xml"
+    assert flow.call("GET", f"/items/{item['id']}/label", **s).headers["content-type"] == "image/svg+xml; charset=utf-8"
     assert flow.call("GET", "/system/status", **m).json()["checks"]["database"]["ok"] is True
     assert flow.call("GET", "/health").json()["status"] == "ok"
     assert b"# TYPE" in flow.call("GET", "/metrics").body

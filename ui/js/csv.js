@@ -106,13 +106,16 @@ export function nextLink(answer) {
  * order, the header line once. `onPage(n)` hears about each page read.
  */
 export async function exportItems(query = {}, onPage = () => {}) {
-  let answer = await api("/items/export", { query, raw: true, headers: { Accept: "text/csv" } });
+  const accept = { Accept: "text/csv, application/problem+json" };
+  let answer = await api("/items/export", { query, raw: true, headers: accept });
   const parts = [await answer.text()];
   onPage(1);
-  for (let page = 2; page <= 10000; page += 1) {
+  for (let page = 2; page <= 10000; page += 1) { // bounded: a page is ~900 kB, far past any inventory
     const next = nextLink(answer);
     if (!next) break;
-    answer = await api(next, { raw: true, headers: { Accept: "text/csv" } });
+    // The next link holds the whole query: asked again through api(), it reaches the same route
+    // whether the API is the gateway or DigitalOcean's function URLs.
+    answer = await api("/items/export", { query: Object.fromEntries(new URL(next).searchParams), raw: true, headers: accept });
     const text = await answer.text();
     const rest = records(text);
     if (!/[\r\n]$/.test(parts[parts.length - 1])) parts.push("\r\n");
@@ -134,9 +137,11 @@ export function download(text, filename, type = "text/csv;charset=utf-8") {
   setTimeout(() => URL.revokeObjectURL(href), 10000);
 }
 
-/** Export the items matching `query` and download them as items-<date>.csv. */
+/** Export the items matching `query` and download them as ims-items-<date>.csv. */
 export async function downloadItems(query = {}, onPage) {
   const text = await exportItems(query, onPage);
-  download(text, `items-${new Date().toISOString().slice(0, 10)}.csv`);
+  const d = new Date(); // the user's own date, not UTC's
+  const day = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  download(text, `ims-items-${day}.csv`);
   return text;
 }

@@ -3,6 +3,7 @@
 // selection for labels, CSV export of the current filter, and live updates of the rows in place.
 
 import { all, api } from "../api.js";
+import { downloadItems } from "../csv.js";
 import { clearErrors, fill, fmt, h, heading, pager, problemText, showErrors, toast, uid } from "../dom.js";
 import { subscribe } from "../live.js";
 import * as router from "../router.js";
@@ -54,45 +55,12 @@ function itemsQuery(query) {
   return q;
 }
 
-function localDate() {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-}
-
-/** The target of `Link: <…>; rel="next"`, resolved against the answer's URL, or null. */
-function nextLink(answer) {
-  const header = answer.headers.get("Link") || "";
-  for (const part of header.split(",")) {
-    const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
-    if (m) return new URL(m[1], answer.url).href;
-  }
-  return null;
-}
-
 async function exportCsv(filters, button) {
   button.disabled = true;
   const label = button.textContent;
   try {
-    const parts = [];
-    let next = null;
-    for (let n = 0; n < 10000; n += 1) { // bounded: a page is ~900 kB, so this is far past any inventory
-      button.textContent = n ? `Exporting… (${n})` : "Exporting…";
-      // The next link holds the whole query: asked again through api(), it reaches the same route
-      // whether the API is the gateway or DigitalOcean's function URLs.
-      const query = next ? Object.fromEntries(new URL(next).searchParams) : filters;
-      const answer = await api("/items/export", { query, raw: true, headers: { Accept: "text/csv, application/problem+json" } });
-      let text = await answer.text();
-      if (parts.length) text = text.slice(text.indexOf("\n") + 1); // every page repeats the header
-      parts.push(text);
-      next = nextLink(answer);
-      if (!next) break;
-    }
-    const link = h("a", { href: URL.createObjectURL(new Blob(parts, { type: "text/csv;charset=utf-8" })),
-      download: `ims-items-${localDate()}.csv`, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    button.textContent = "Exporting…";
+    await downloadItems(filters, (n) => { button.textContent = `Exporting… (${n})`; });
   } catch (error) {
     toast(`Export failed: ${problemText(error)}`, "error");
   } finally {
