@@ -3,33 +3,15 @@ operations from this gateway's files alone, and the page's CSP is never violated
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
-    pytest.skip(f"the browser layer needs {CHROMIUM} and playwright", allow_module_level=True)
-
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-@pytest.fixture(scope="module")
-def docs_browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
-
-
-def test_docs_render_the_operations_with_no_request_leaving_the_machine(docs_browser, gateway):
-    context = docs_browser.new_context()
+def test_docs_render_the_operations_with_no_request_leaving_the_machine(browser: Any, ui_front: Any) -> None:
+    context = browser.new_context()
     refused: list[str] = []
     violations: list[str] = []
 
@@ -47,7 +29,7 @@ def test_docs_render_the_operations_with_no_request_leaving_the_machine(docs_bro
     page = context.new_page()
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
-        page.goto(f"{gateway}/docs")
+        page.goto(f"{ui_front.url}/docs")
         page.locator(".opblock", has_text="/items").first.wait_for(timeout=30_000)
         assert page.locator(".opblock").count() > 10
         page.locator(".opblock-summary", has_text="/items").first.click()  # an operation opens

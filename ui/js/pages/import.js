@@ -129,7 +129,6 @@ export async function render(root) {
         status.textContent = `Import finished: ${fmt.number(total.created)} created, ${fmt.number(total.updated)} updated, ` +
           `${fmt.number(total.unchanged)} unchanged, ${fmt.number(total.failed)} with errors.`;
         fill(output, h("h2", {}, "Import finished"), ...report(total, false));
-        toast("Import finished.", "ok");
       } catch (error) {
         const failed = reports.length;
         status.textContent = `The import stopped at part ${failed + 1} of ${chunks.length}.`;
