@@ -2,7 +2,9 @@
 of static files (DigitalOcean App Platform's static sites, a bucket behind a CDN, nginx) in front of an
 IMS that is not served by the gateway.
 
-The site is `ui/` as it is, plus the `config.json` the gateway would otherwise generate and, when the
+The site is `ui/` as it is, plus the `config.json` the gateway would otherwise generate, `_headers`
+(the Content-Security-Policy and the other headers the gateway sends with the UI, in the file format of
+the static hosts that read one: Netlify, Cloudflare Pages; elsewhere, configure the same headers) and, when the
 API is DigitalOcean's function URLs (`https://<host>/api/v1/web/<namespace>`), `routes.json`: the REST
 routes of project.yml with the function that answers each, because the platform serves only function
 URLs (`…/items/withdraw/42`), not the REST routes (`/items/42/withdraw`) the UI asks for. The UI's
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway import manifest
+from gateway import manifest, ui
 
 ROOT = Path(__file__).resolve().parent.parent
 UI = ROOT / "ui"
@@ -58,6 +60,8 @@ def build(out: Path, api: str, ws: str) -> dict[str, Any]:
         shutil.rmtree(out)
     shutil.copytree(UI, out)
     (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
+    headers = ui.security_headers(settings["api_base"], settings["ws_url"])
+    (out / "_headers").write_text("/*\n" + "".join(f"  {name}: {value}\n" for name, value in headers))
     if settings["function_urls"]:
         (out / "routes.json").write_text(json.dumps(routes(manifest.load()), indent=1) + "\n")
     return settings

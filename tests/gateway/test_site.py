@@ -20,6 +20,10 @@ def test_function_url_site_has_config_and_routes_of_every_rest_route(tmp_path: P
     assert json.loads((out / "config.json").read_text()) == {
         "api_base": "https://faas-nyc1-1.doserverless.co/api/v1/web/fn-1234",
         "ws_url": "wss://live.example.com/ws", "function_urls": True}
+    assert (out / "_headers").read_text().splitlines()[:2] == [
+        "/*", "  Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        "connect-src 'self' https://faas-nyc1-1.doserverless.co wss://live.example.com; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"]
     table = json.loads((out / "routes.json").read_text())
     functions = manifest.load()
     assert {(r["method"], r["route"], r["function"]) for r in table} == {
