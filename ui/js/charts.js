@@ -32,7 +32,7 @@ export function columns(rows, { label, x, series, height = 220 }) {
   return frame(label, height, [
     [0, 0.5, 1].map((f) => h("g", { class: "grid" },
       h("line", { x1: pad.left, x2: W - pad.right, y1: y(max * f), y2: y(max * f) }),
-      h("text", { x: pad.left - 6, y: y(max * f) + 4, "text-anchor": "end" }, fmt.number(max * f)))),
+      h("text", { x: pad.left - 6, y: y(max * f) + 4, "text-anchor": "end" }, fmt.compact(max * f)))),
     rows.map((row, i) => h("g", {},
       series.map((s, j) => h("rect", { class: `bar ${s.cls || ""}`, x: pad.left + i * slot + slot * 0.1 + j * barW,
         y: y(row[s.key]), width: barW, height: Math.max(0, pad.top + plotH - y(row[s.key])) },
@@ -45,12 +45,12 @@ export function columns(rows, { label, x, series, height = 220 }) {
 export function bars(rows, { label, name, value }) {
   const rowH = 26;
   const height = Math.max(rowH, rows.length * rowH) + 8;
-  const left = 150;
+  const left = 210;
   const max = niceMax(Math.max(0, ...rows.map(value)));
   return frame(label, height, rows.map((row, i) => {
     const w = ((W - left - 80) * value(row)) / max;
     return h("g", {},
-      h("text", { class: "axis", x: left - 8, y: i * rowH + 18, "text-anchor": "end" }, truncate(name(row), 22)),
+      h("text", { class: "axis", x: left - 8, y: i * rowH + 18, "text-anchor": "end" }, truncate(name(row), 26)),
       h("rect", { class: "bar", x: left, y: i * rowH + 5, width: Math.max(0, w), height: rowH - 10 },
         h("title", {}, `${name(row)}: ${fmt.number(value(row))}`)),
       h("text", { class: "value", x: left + w + 6, y: i * rowH + 18 }, fmt.number(value(row))));
@@ -75,7 +75,7 @@ export function line(points, { label, threshold = null, height = 200 }) {
   return frame(label, height, [
     [0, 0.5, 1].map((f) => h("g", { class: "grid" },
       h("line", { x1: pad.left, x2: W - pad.right, y1: y(max * f), y2: y(max * f) }),
-      h("text", { x: pad.left - 6, y: y(max * f) + 4, "text-anchor": "end" }, fmt.number(max * f)))),
+      h("text", { x: pad.left - 6, y: y(max * f) + 4, "text-anchor": "end" }, fmt.compact(max * f)))),
     threshold !== null ? h("line", { class: "threshold", x1: pad.left, x2: W - pad.right, y1: y(threshold), y2: y(threshold) },
       h("title", {}, `Low-stock threshold ${fmt.number(threshold)}`)) : null,
     h("path", { class: "series", d }),

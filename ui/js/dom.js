@@ -49,8 +49,12 @@ const money = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maxim
 const dates = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 const times = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+
 export const fmt = {
   number: (n) => (n === null || n === undefined ? "—" : numbers.format(n)),
+  /** 1.2K, 35M: for chart axes, where a full number would not fit. */
+  compact: (n) => compact.format(n),
   money: (s) => (s === null || s === undefined || s === "" ? "—" : money.format(Number(s))),
   date: (iso) => (iso ? dates.format(new Date(iso)) : "—"),
   datetime: (iso) => (iso ? times.format(new Date(iso)) : "—"),
