@@ -11,5 +11,6 @@ of the same run (pgbench's limit, a single GET, a one-model pydantic function); 
 - `bench.cold`     cold start of one function in a fresh interpreter, the platform's way
 - `bench.feed`     live-feed fan-out latency and memory per connection (a realtime process, a client process)
 - `bench.backups`  backup to S3 (moto on loopback) and restore of the bench database, beside a bare pg_dump
+- `bench.csvio`    CSV export of every item beside COPY; a 5,000-row import beside a raw INSERT and POST /items
 - `bench.__main__` start services and gateway, run everything, print the table, stop everything
 """

@@ -8,13 +8,17 @@ items, and all on one hot item), a single-item GET and list/search latency, `GET
 storm of 40 parallel logins (bench.storm), the cold start of a function,
 the live feed's fan-out latency and memory per connection at 100, 1,000 and 5,000 clients (bench.feed),
 and, the gateway idle, a backup of the database to S3 (moto on loopback) and its restore into a fresh
-database, beside a bare pg_dump of it (bench.backups).
+database, beside a bare pg_dump of it (bench.backups), and last, as it adds 10,000 items, the CSV export of
+every item beside PostgreSQL's COPY of the same rows and a 5,000-row CSV import beside a raw multi-row
+INSERT and 5,000 POST /items (bench.csvio).
 The first table holds the targets, each a ratio of two figures of the same run (met or MISSED; the
 bench never fails on them), since absolute times on shared machines drift 2-3x from day to day.
 Everything started here is stopped in a `finally`, on errors and Ctrl-C too.
 
 Environment:
   BENCH_SECONDS        measured seconds per load run (default 5), after BENCH_WARMUP (default 1)
+  BENCH_STEPS          the steps to run, comma-separated (default all): withdraw, search, storm, cold, feed,
+                       backup, csv (the set-up and seeding always run)
   BENCH_DATA_DIR       where embedded PostgreSQL/Redis live (default .ims-bench-data/)
   BENCH_DATABASE_URL   use this PostgreSQL server instead (ims_bench is dropped and created on it)
   BENCH_REDIS_URL      use this Redis instead (its ims:* keys are deleted: give the bench its own)
@@ -34,13 +38,14 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import backups, cold, feed, limit, load, seed, storm  # noqa: E402
+from bench import backups, cold, csvio, feed, limit, load, seed, storm  # noqa: E402
 from localenv import process  # noqa: E402
 from localenv.front import Front  # noqa: E402
 
@@ -181,6 +186,10 @@ def _withdraw_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, 
     return rows
 
 
+def _constant(raw: bytes) -> Callable[[], bytes]:
+    return lambda: raw
+
+
 def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, seconds: float,
                  figures: Figures) -> list[Row]:
     host = f"{gw.host}:{gw.port}"
@@ -204,7 +213,7 @@ def _search_rows(gw: Gateway, token: str, seeded: seed.Seeded, warmup: float, se
         else:
             total = "1"
         raw = load.build_request("GET", path, host, token)
-        r = load.run(gw.host, gw.port, lambda: raw, 1, warmup, seconds)
+        r = load.run(gw.host, gw.port, _constant(raw), 1, warmup, seconds)
         p50, p99 = r.percentile(50), r.percentile(99)
         if key:
             figures.list_p50[key] = p50
@@ -342,6 +351,52 @@ def _backup_rows(env: dict[str, str], s3: backups.S3) -> tuple[list[Row], str]:
     return rows, sizes
 
 
+def _export_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
+    client = csvio.Client(gw.host, gw.port, token)
+    try:
+        e = csvio.export(client, conn)
+    finally:
+        client.close()
+    rows: list[Row] = []
+    for label, seconds, pages, n, size in (("limit: COPY (SELECT …) TO STDOUT WITH CSV", e.copy_seconds, "1",
+                                            e.copy_rows, e.copy_size),
+                                           ("GET /items/export, every Link page", e.seconds, str(e.pages), e.rows,
+                                            e.size)):
+        rows.append([label, f"{seconds:.2f}", pages, f"{n:,}", f"{size / 1e6:.1f}", f"{n / seconds:,.0f}",
+                     f"{_ratio(seconds, e.copy_seconds):.2f}"])
+    same = "yes" if e.identical else "NO (a bug: the export's rows differ from COPY's)"
+    note = f"The export's rows identical to COPY's, cell for cell and in order: {same}"
+    print(f"  export {e.seconds:.2f} s ({e.pages} pages, {e.rows:,} rows, {e.size / 1e6:.1f} MB); "
+          f"COPY {e.copy_seconds:.2f} s; identical: {same}", file=sys.stderr, flush=True)
+    return rows, note
+
+
+def _import_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
+    client = csvio.Client(gw.host, gw.port, token)
+    try:
+        i = csvio.import_(client, conn)
+    finally:
+        client.close()
+    rows: list[Row] = []
+    for label, seconds in (
+            ("reference: one multi-row INSERT, raw SQL", i.insert_seconds),
+            (f"reference: {i.rows:,} POST /items, one per row", i.post_seconds),
+            ("import dry_run=true (writes nothing)", i.dry_seconds),
+            ("import: every row a new SKU (creates)", i.create_seconds),
+            ("the same file again (all unchanged)", i.unchanged_seconds),
+            ("every quantity changed (counts)", i.count_seconds)):
+        rows.append([label, f"{seconds:.2f}", f"{i.rows / seconds:,.0f}", f"{_ratio(seconds, i.insert_seconds):.2f}",
+                     f"{_ratio(seconds, i.post_seconds):.2f}"])
+    note = (f"The file: {i.rows:,} rows, {i.size / 1e6:.2f} MB, one request. Each reference creates the same "
+            f"{i.rows:,} rows under SKUs of its own: the INSERT through pg8000 in one transaction (no validation, "
+            f"ledger, events or alerts; the floor, deleted after), the POSTs one after another on one keep-alive "
+            f"connection (what a client does without the import).")
+    print(f"  import: dry run {i.dry_seconds:.2f} s, creates {i.create_seconds:.2f} s, unchanged "
+          f"{i.unchanged_seconds:.2f} s, counts {i.count_seconds:.2f} s; INSERT {i.insert_seconds:.2f} s, "
+          f"{i.rows:,} POSTs {i.post_seconds:.2f} s", file=sys.stderr, flush=True)
+    return rows, note
+
+
 # --- output ------------------------------------------------------------------------------------
 
 def table(title: str, header: Row, rows: list[Row], left: set[int] | None = None) -> str:
@@ -350,7 +405,7 @@ def table(title: str, header: Row, rows: list[Row], left: set[int] | None = None
     left = {0, len(header) - 2, len(header) - 1} if left is None else left
 
     def fmt(row: Row) -> str:
-        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(fmt(["-" * w for w in widths]))
@@ -363,6 +418,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, through the finally blocks
 
 
+STEPS = ("withdraw", "search", "storm", "cold", "feed", "backup", "csv")
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -372,6 +430,11 @@ def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS") or 5)
     warmup = float(os.environ.get("BENCH_WARMUP") or 1)
     data_dir = Path(os.environ.get("BENCH_DATA_DIR") or ROOT / ".ims-bench-data").resolve()
+    steps = {name.strip() for name in (os.environ.get("BENCH_STEPS") or ",".join(STEPS)).split(",") if name.strip()}
+    if steps - set(STEPS):
+        print(f"BENCH_STEPS: unknown {', '.join(sorted(steps - set(STEPS)))}; the steps are {', '.join(STEPS)}",
+              file=sys.stderr)
+        return 2
 
     from localenv import datadir, scratch
 
@@ -403,24 +466,47 @@ def main() -> int:
         token = _manager_token(gw)
 
         figures = Figures()
-        step(f"the limit: a withdrawal's SQL through pgbench ({warmup:g} s warm-up + {seconds:g} s per run)")
-        withdraw = _limit_rows(env, seeded, warmup, seconds, figures)
-        step(f"stock withdrawals through the API ({warmup:g} s warm-up + {seconds:g} s per run)")
-        withdraw += _withdraw_rows(gw, token, seeded, warmup, seconds, figures)
-        step("single item, list and search, concurrency 1")
-        search = _search_rows(gw, token, seeded, warmup, seconds, figures)
-        step(f"GET /items idle, then during {storm.STORM} parallel logins")
-        with database() as conn:
-            emails = storm.add_users(conn)
-        storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
-        step("cold starts (median of 7 fresh processes each)")
-        cold_rows = _cold_rows(env, seeded, data_dir, figures)
-        feed_limit = process.raise_fd_limit()
-        step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
-        feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
-        step("backup to S3 (moto on loopback) and restore into a fresh database, the gateway idle")
-        s3 = backups.S3()
-        backup_rows, backup_sizes = _backup_rows(env, s3)
+        withdraw: list[Row] = []
+        search: list[Row] = []
+        storm_rows: list[Row] = []
+        cold_rows: list[Row] = []
+        feed_rows: list[Row] = []
+        backup_rows: list[Row] = []
+        export_rows: list[Row] = []
+        import_rows: list[Row] = []
+        backup_sizes = export_note = import_note = ""
+        feed_limit = 0
+        if "withdraw" in steps:
+            step(f"the limit: a withdrawal's SQL through pgbench ({warmup:g} s warm-up + {seconds:g} s per run)")
+            withdraw = _limit_rows(env, seeded, warmup, seconds, figures)
+            step(f"stock withdrawals through the API ({warmup:g} s warm-up + {seconds:g} s per run)")
+            withdraw += _withdraw_rows(gw, token, seeded, warmup, seconds, figures)
+        if "search" in steps:
+            step("single item, list and search, concurrency 1")
+            search = _search_rows(gw, token, seeded, warmup, seconds, figures)
+        if "storm" in steps:
+            step(f"GET /items idle, then during {storm.STORM} parallel logins")
+            with database() as conn:
+                emails = storm.add_users(conn)
+            storm_rows = _storm_rows(gw, token, emails, warmup, seconds)
+        if "cold" in steps:
+            step("cold starts (median of 7 fresh processes each)")
+            cold_rows = _cold_rows(env, seeded, data_dir, figures)
+        if "feed" in steps:
+            feed_limit = process.raise_fd_limit()
+            step(f"live feed fan-out to {', '.join(f'{n:,}' for n in FEED_CLIENTS)} clients")
+            feed_rows = _feed_rows(env, gw, token, seconds, data_dir / "realtime.log")
+        if "backup" in steps:
+            step("backup to S3 (moto on loopback) and restore into a fresh database, the gateway idle")
+            s3 = backups.S3()
+            backup_rows, backup_sizes = _backup_rows(env, s3)
+        if "csv" in steps:  # last: the items it adds would change the figures above
+            step("CSV export of every item through the front, and PostgreSQL's COPY of the same rows")
+            with database() as conn:
+                export_rows, export_note = _export_rows(gw, token, conn)
+            step(f"CSV import of {csvio.IMPORT_ROWS:,} rows, a multi-row INSERT and {csvio.IMPORT_ROWS:,} POST /items")
+            with database() as conn:
+                import_rows, import_note = _import_rows(gw, token, conn)
         step.done()
 
         pool = os.environ.get("IMS_DB_POOL_SIZE") or "8"
@@ -432,31 +518,51 @@ def main() -> int:
               f"{seed.ITEMS:,} items, gateway {gw.url} (gunicorn, {workers} workers, db pool {pool} each), "
               f"{seconds:g} s measured per load run after {warmup:g} s warm-up")
         print()
-        print(table("Targets: each figure as a ratio of another of this same run",
-                    ["figure", "value", "reference", "ratio", "target", ""], _target_rows(figures)))
-        print(table("Stock withdrawals: POST /api/v1/items/{id}/withdraw {\"quantity\":1}, and the limit: its "
-                    "UPDATE + ledger row as one SQL transaction through pgbench (--protocol=prepared)",
-                    ["scenario", "conc", "per s", "p50 ms", "p99 ms", "errors"], withdraw, left={0}))
-        print(table("A single item, list and search over 100k items, concurrency 1: GET /api/v1/items…",
-                    ["query", "matched", "req/s", "p50 ms", "p99 ms", "errors"], search, left={0}))
-        bound = os.environ.get("IMS_BCRYPT_CONCURRENCY") or f"{max(1, (os.cpu_count() or 2) // 2)} (default)"
-        print(table(f"GET /api/v1/items (page 1), concurrency 1: idle and during a login storm "
-                    f"(bcrypt at once in the front, all workers: {bound})",
-                    ["gateway", "p50 ms", "p99 ms", "errors", "logins", "target", ""], storm_rows))
-        print(table("Cold start, fresh interpreter on the deployed packages, medians of 7 (ms)",
-                    ["function (status)", "import", "1st event", "import+1st", "process wall",
-                     "peak RSS MB"], cold_rows, left={0}))
-        print(table("Live feed: committed withdrawal -> receipt by every client of one realtime process "
-                    "(ms, from sending the request)",
-                    ["clients", "rounds", "samples", "missing", "p50 ms", "p99 ms", "max ms", "KiB/idle conn",
-                     "target", ""], feed_rows))
-        print(table("Backup and restore of this database: python -m backup, S3 = moto on loopback (in memory); "
-                    "the limit: a bare pg_dump of it",
-                    ["step", "seconds", "MB/s", "x pg_dump"], backup_rows, left={0}))
-        print(backup_sizes)
-        print()
-        print(f"Gateway log: {gw.log_path}; realtime log: {data_dir / 'realtime.log'}; "
-              f"open files limit {feed_limit:,}")
+        if steps & {"withdraw", "search", "cold"}:
+            print(table("Targets: each figure as a ratio of another of this same run",
+                        ["figure", "value", "reference", "ratio", "target", ""], _target_rows(figures)))
+        if withdraw:
+            print(table("Stock withdrawals: POST /api/v1/items/{id}/withdraw {\"quantity\":1}, and the limit: its "
+                        "UPDATE + ledger row as one SQL transaction through pgbench (--protocol=prepared)",
+                        ["scenario", "conc", "per s", "p50 ms", "p99 ms", "errors"], withdraw, left={0}))
+        if search:
+            print(table("A single item, list and search over 100k items, concurrency 1: GET /api/v1/items…",
+                        ["query", "matched", "req/s", "p50 ms", "p99 ms", "errors"], search, left={0}))
+        if storm_rows:
+            bound = os.environ.get("IMS_BCRYPT_CONCURRENCY") or f"{max(1, (os.cpu_count() or 2) // 2)} (default)"
+            print(table(f"GET /api/v1/items (page 1), concurrency 1: idle and during a login storm "
+                        f"(bcrypt at once in the front, all workers: {bound})",
+                        ["gateway", "p50 ms", "p99 ms", "errors", "logins", "target", ""], storm_rows))
+        if cold_rows:
+            print(table("Cold start, fresh interpreter on the deployed packages, medians of 7 (ms)",
+                        ["function (status)", "import", "1st event", "import+1st", "process wall",
+                         "peak RSS MB"], cold_rows, left={0}))
+        if feed_rows:
+            print(table("Live feed: committed withdrawal -> receipt by every client of one realtime process "
+                        "(ms, from sending the request)",
+                        ["clients", "rounds", "samples", "missing", "p50 ms", "p99 ms", "max ms", "KiB/idle conn",
+                         "target", ""], feed_rows))
+        if backup_rows:
+            print(table("Backup and restore of this database: python -m backup, S3 = moto on loopback (in memory); "
+                        "the limit: a bare pg_dump of it",
+                        ["step", "seconds", "MB/s", "x pg_dump"], backup_rows, left={0}))
+            print(backup_sizes)
+            print()
+        if export_rows:
+            print(table("CSV export of every item: GET /api/v1/items/export following its Link pages (one keep-alive "
+                        "connection); the limit: PostgreSQL's COPY of the same columns (names joined, same order) "
+                        "through pg8000",
+                        ["path", "seconds", "pages", "rows", "MB", "rows/s", "x COPY"], export_rows, left={0}))
+            print(export_note)
+            print()
+        if import_rows:
+            print(table("CSV import: POST /api/v1/items/import?first_row=2, one request; the references: the same "
+                        "creates as one multi-row INSERT (raw SQL) and as one POST /api/v1/items per row",
+                        ["request", "seconds", "rows/s", "x INSERT", "x POSTs"], import_rows, left={0}))
+            print(import_note)
+            print()
+        print(f"Gateway log: {gw.log_path}" + (f"; realtime log: {data_dir / 'realtime.log'}; open files limit "
+                                                f"{feed_limit:,}" if feed_rows else ""))
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=sys.stderr)
