@@ -318,7 +318,10 @@ class _Names:
 
         model = LocationIn if self.kind is catalog.LOCATIONS else CategoryIn
         try:
-            return int(catalog.create(self.kind, model.model_validate({"name": name}))["id"])
+            # In a savepoint: inside the one transaction of an import with an Idempotency-Key, a name
+            # taken meanwhile must not abort the transaction, or the lookup below and every later row fail.
+            with db.savepoint():
+                return int(catalog.create(self.kind, model.model_validate({"name": name}))["id"])
         except errors.Conflict:  # created meanwhile by someone else: theirs it is
             row = db.one(_NAMED.format(table=self.kind.table), name=name)
             if row is None:

@@ -67,28 +67,64 @@ export function url(path, query = {}, method = "GET") {
 
 let refreshing = null;
 
-/** Trade the refresh token for a new pair, once at a time however many requests asked. */
-export function refresh() {
+/**
+ * Trade the refresh token for a new pair after `failed` (the access token a 401 or the live feed
+ * refused) stopped working. Every tab shares one session and a refresh token is spent by its first use
+ * (a second use ends the whole session), so one refresh runs at a time across the tabs (Web Locks),
+ * and a tab that waited finds the pair another tab already stored. Resolves "ok" (a fresh pair is
+ * stored), "over" (the session has ended: signed out) or "later" (the API could not answer now: the
+ * session is kept; try again).
+ */
+export function refresh(failed = session.get()?.access_token) {
   if (!refreshing) {
-    refreshing = (async () => {
-      const s = session.get();
-      if (!s?.refresh_token) return false;
-      const answer = await fetch(url("/auth/refresh", {}, "POST"), {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: s.refresh_token }),
-      }).catch(() => null);
-      if (answer && answer.ok) {
-        const pair = await answer.json();
-        session.set({ ...s, ...pair });
-        return true;
+    const run = async () => {
+      const s = session.reload();
+      if (!s?.refresh_token) return "over";
+      if (s.access_token !== failed) return "ok"; // another tab refreshed meanwhile
+      let answer;
+      try {
+        answer = await fetch(url("/auth/refresh", {}, "POST"), {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: s.refresh_token }),
+        });
+      } catch {
+        return "later";
       }
-      if (answer && (answer.status === 401 || answer.status === 403)) session.set(null); // the session is over
-      return false;
-    })().finally(() => { refreshing = null; });
+      if (answer.ok) {
+        session.set({ ...s, ...(await answer.json()) });
+        return "ok";
+      }
+      if (answer.status === 401 || answer.status === 403) {
+        session.set(null);
+        return "over";
+      }
+      return "later"; // 429, 503: the session may well be fine
+    };
+    const locked = navigator.locks ? navigator.locks.request("ims.refresh", run) : run();
+    refreshing = locked.finally(() => { refreshing = null; });
   }
   return refreshing;
 }
+
+let ahead = null;
+
+/**
+ * Refresh a minute or two before the access token expires (at a random moment, so tabs don't all try
+ * at once), so neither a request nor the live feed meets an expired token.
+ */
+function refreshAhead() {
+  clearTimeout(ahead);
+  const expires = session.expiresAt();
+  if (!expires) return;
+  const wait = expires - Date.now() - 60000 - Math.random() * 60000;
+  ahead = setTimeout(async () => {
+    const outcome = await refresh(session.get()?.access_token);
+    if (outcome === "later") ahead = setTimeout(refreshAhead, 5000 + Math.random() * 5000); // the API is away: again soon
+  }, Math.max(1000, wait));
+}
+session.onChange(refreshAhead);
+refreshAhead();
 
 /**
  * api("/items", {query: {page: 2}}) -> the parsed JSON (null for 204).
@@ -97,10 +133,11 @@ export function refresh() {
  */
 export async function api(path, { method = "GET", body, query, headers = {}, ifMatch, idempotencyKey,
   raw = false, auth = true, contentType } = {}) {
+  let token = null;
   const send = async () => {
     const h = { Accept: "application/json, application/problem+json", ...headers };
-    const token = session.get()?.access_token;
-    if (auth && token) h.Authorization = `Bearer ${token}`;
+    token = auth ? session.get()?.access_token : null;
+    if (token) h.Authorization = `Bearer ${token}`;
     if (ifMatch !== undefined && ifMatch !== null) h["If-Match"] = `"${ifMatch}"`;
     if (idempotencyKey) h["Idempotency-Key"] = idempotencyKey;
     let payload;
@@ -115,8 +152,12 @@ export async function api(path, { method = "GET", body, query, headers = {}, ifM
     }
   };
   let answer = await send();
-  if (answer.status === 401 && auth && session.get()?.refresh_token && await refresh()) answer = await send();
-  if (answer.status === 401 && auth) session.set(null);
+  if (answer.status === 401 && token) {
+    const outcome = await refresh(token);
+    if (outcome === "later") throw new ApiError(0); // signed in still; the page offers to retry
+    if (outcome === "ok") answer = await send();
+    if (answer.status === 401) session.set(null); // refused with a fresh token too: the session is over
+  }
   if (!answer.ok) {
     let problem = {};
     try { problem = await answer.json(); } catch { /* not JSON: the status says enough */ }

@@ -57,15 +57,21 @@ function flash() {
   badge.classList.add("flash");
 }
 
+let sentToken = null; // the access token the open connection was last given
+
 function connect() {
   clearTimeout(timer);
   const token = session.get()?.access_token;
-  if (!running || !token) return;
+  if (!running || !token || socket) return; // one connection per tab
   show("connecting", "Connecting…");
   const ws = new WebSocket(feedUrl());
   socket = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: session.get()?.access_token }));
+  ws.onopen = () => {
+    sentToken = session.get()?.access_token;
+    ws.send(JSON.stringify({ type: "auth", token: sentToken }));
+  };
   ws.onmessage = (message) => {
+    if (socket !== ws) return; // a connection being replaced
     let event;
     try { event = JSON.parse(message.data); } catch { return; }
     if (event.id) sessionStorage.setItem(LAST_ID, event.id);
@@ -91,8 +97,13 @@ function connect() {
     socket = null;
     if (!running) return;
     if (close.code === 4400) sessionStorage.removeItem(LAST_ID); // a resume point the server refuses
-    if (close.code === 4401 && !(await refresh())) { stop(); return; } // the session is over
     show("offline", "Offline");
+    if (close.code === 4401) {
+      // The token was refused (expired, revoked): refresh it, unless another tab already has.
+      const outcome = await refresh(sentToken);
+      if (outcome === "over") { stop(); return; }
+      if (!running || socket) return; // stopped, or reconnected meanwhile (back online)
+    }
     attempts += 1;
     // Full jitter: a random wait up to an exponentially growing cap, so tabs don't reconnect in step.
     const cap = Math.min(MAX_DELAY, BASE_DELAY * 2 ** attempts);
@@ -122,8 +133,9 @@ export function stop() {
 
 // A refreshed token is handed to the open connection before the old one expires.
 session.onChange((s) => {
-  if (socket && socket.readyState === WebSocket.OPEN && s?.access_token) {
-    socket.send(JSON.stringify({ type: "auth", token: s.access_token }));
+  if (socket && socket.readyState === WebSocket.OPEN && s?.access_token && s.access_token !== sentToken) {
+    sentToken = s.access_token;
+    socket.send(JSON.stringify({ type: "auth", token: sentToken }));
   }
 });
 

@@ -112,13 +112,15 @@ live.subscribe("low_stock_alert", (event) => {
   fresh.set(event.data.alert_id, event.data);
   renderBanner(openCount + 1);
 });
+// The count is of unacknowledged alerts, recovered ones included (as the alerts page lists them):
+// asked again rather than guessed.
 live.subscribe("alert_acknowledged", (event) => {
   fresh.delete(event.data.alert.id);
-  renderBanner(Math.max(0, openCount - 1));
+  showOpenAlerts();
 });
 live.subscribe("stock_recovered", (event) => {
-  fresh.delete(event.data.alert_id);
-  renderBanner(Math.max(0, openCount - 1));
+  fresh.delete(event.data.alert_id); // no longer low; still to be acknowledged
+  renderBanner();
 });
 live.subscribe("user_changed", (event) => {
   const me = session.user();
@@ -130,7 +132,11 @@ async function render() {
   const { path, query } = router.current();
   const found = router.match(path);
   const signedIn = !!session.get();
-  if (!signedIn && !found?.route.public) { router.go("/login", { next: path === "/login" ? "" : path }, { replace: true }); return; }
+  if (!signedIn && !found?.route.public) {
+    const here = query.toString() ? `${path}?${query}` : path; // back to the same view after signing in
+    router.go("/login", { next: path === "/login" ? "" : here }, { replace: true });
+    return;
+  }
   if (signedIn && found?.route.public) { router.go("/", {}, { replace: true }); return; }
   if (signedIn && session.get().password_change_required && path !== "/profile") {
     router.go("/profile", {}, { replace: true });
@@ -172,13 +178,20 @@ document.addEventListener("keydown", (event) => {
 });
 
 let signedInAs = null;
+let signedInRole = null;
 session.onChange((s) => {
   const who = s?.user?.id ?? null;
   if (who !== signedInAs) {
     signedInAs = who;
+    signedInRole = s?.user?.role ?? null;
     if (who === null) { live.stop(); fresh.clear(); router.go("/login", {}, { replace: true }); return; }
     live.start(document.getElementById("live"));
     showOpenAlerts();
+  }
+  if (s?.user?.role !== signedInRole) { // a manager changed this user's role: redraw with the new one's controls
+    signedInRole = s.user.role;
+    render();
+    return;
   }
   renderShell();
 });
@@ -195,6 +208,7 @@ async function boot() {
   const s = session.get();
   if (s) {
     signedInAs = s.user.id;
+    signedInRole = s.user.role;
     live.start(document.getElementById("live"));
     showOpenAlerts();
     // The stored user may be stale (a role change, a deactivation): ask once.

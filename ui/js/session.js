@@ -39,6 +39,29 @@ export function update(fields) {
   if (current) set({ ...current, ...fields });
 }
 
+/**
+ * Read the stored session again, as another tab may just have changed it (the storage event that says
+ * so can arrive later); listeners hear of a change.
+ */
+export function reload() {
+  const stored = read();
+  if (JSON.stringify(stored) !== JSON.stringify(current)) {
+    current = stored;
+    for (const fn of listeners) fn(current);
+  }
+  return current;
+}
+
+/** When the access token expires, in ms since the epoch (its `exp` claim), or null. */
+export function expiresAt() {
+  try {
+    const claims = JSON.parse(atob(current.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return claims.exp * 1000;
+  } catch {
+    return null;
+  }
+}
+
 export function onChange(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);

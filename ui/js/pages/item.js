@@ -345,7 +345,7 @@ export async function render(root, { id, query }) {
   // --- the page ----------------------------------------------------------------------------------
   const head = heading("", [
     manager ? h("button", { type: "button", onclick: () => openEdit() }, "Edit") : null,
-    manager ? h("a", { class: "button", href: router.href("/labels", { ids: itemId }) }, "Print label") : null,
+    h("a", { class: "button", href: router.href("/labels", { ids: itemId }) }, "Print label"),
     manager ? h("button", { type: "button", class: "danger", onclick: remove }, "Delete") : null,
   ]);
   head.querySelector("h1").replaceWith(title);

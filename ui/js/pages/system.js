@@ -2,7 +2,7 @@
 // the outbox backlog, the live feed's connections, the last backup, alert mail — refreshed every 10 s
 // while the page is open. History and graphs are Grafana's job (infra/monitoring).
 
-import { api, getConfig, url } from "../api.js";
+import { api, getConfig } from "../api.js";
 import { fmt, h, heading, problemText } from "../dom.js";
 
 const EVERY_MS = 10000;
@@ -88,13 +88,15 @@ export async function render(root) {
     }
   }
 
-  const docs = new URL("/docs", url("/")).href; // beside the API, wherever it is served
+  // Beside the API's /api/v1, wherever the gateway serves it; function URLs have no documents.
+  const { api_base: base, function_urls: functionUrls } = getConfig();
+  const docs = functionUrls ? null : new URL("/docs", new URL(base, document.baseURI)).href;
   const grafana = getConfig().grafana_url;
   root.append(heading("System", button), updated, body,
     h("section", { class: "card", "aria-labelledby": "system-more" },
       h("h2", { id: "system-more" }, "More"),
       h("ul", {},
-        h("li", {}, h("a", { href: docs }, "API documentation"), " (OpenAPI, try requests in the browser)."),
+        docs ? h("li", {}, h("a", { href: docs }, "API documentation"), " (OpenAPI, try requests in the browser).") : null,
         h("li", {}, grafana
           ? [h("a", { href: grafana, rel: "noopener" }, "Grafana"), ": metrics over time, request rates, latency and the live feed's lag."]
           : "Grafana (infra/monitoring) holds metrics over time, request rates, latency and the live feed's lag; no Grafana address is configured for this UI (grafana_url in config.json)."))));
