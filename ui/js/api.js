@@ -152,12 +152,14 @@ export async function api(path, { method = "GET", body, query, headers = {}, ifM
     }
   };
   let answer = await send();
-  if (answer.status === 401 && token) {
+  // Twice at most: on a slow day a token fresh from another tab may have expired by the time it is used.
+  for (let tries = 0; answer.status === 401 && token && tries < 2; tries += 1) {
     const outcome = await refresh(token);
     if (outcome === "later") throw new ApiError(0); // signed in still; the page offers to retry
-    if (outcome === "ok") answer = await send();
-    if (answer.status === 401) session.set(null); // refused with a fresh token too: the session is over
+    if (outcome === "over") return Promise.reject(new ApiError(401, { detail: "Your session has ended. Please sign in again." }));
+    answer = await send();
   }
+  if (answer.status === 401 && token) session.set(null); // refused with fresh tokens too: the session is over
   if (!answer.ok) {
     let problem = {};
     try { problem = await answer.json(); } catch { /* not JSON: the status says enough */ }
