@@ -111,13 +111,15 @@ let ahead = null;
 
 /**
  * Refresh a minute or two before the access token expires (at a random moment, so tabs don't all try
- * at once), so neither a request nor the live feed meets an expired token.
+ * at once; for a short-lived token, in its last fifth), so neither a request nor the live feed meets an
+ * expired token.
  */
 function refreshAhead() {
   clearTimeout(ahead);
-  const expires = session.expiresAt();
-  if (!expires) return;
-  const wait = expires - Date.now() - 60000 - Math.random() * 60000;
+  const life = session.lifetime();
+  if (!life) return;
+  const early = Math.min(60000 + Math.random() * 60000, (life.expires - life.issued) / 5);
+  const wait = life.expires - Date.now() - early;
   ahead = setTimeout(async () => {
     const outcome = await refresh(session.get()?.access_token);
     if (outcome === "later") ahead = setTimeout(refreshAhead, 5000 + Math.random() * 5000); // the API is away: again soon

@@ -52,11 +52,11 @@ export function reload() {
   return current;
 }
 
-/** When the access token expires, in ms since the epoch (its `exp` claim), or null. */
-export function expiresAt() {
+/** The access token's lifetime, {issued, expires} in ms since the epoch (its `iat` and `exp`), or null. */
+export function lifetime() {
   try {
     const claims = JSON.parse(atob(current.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    return claims.exp * 1000;
+    return { issued: claims.iat * 1000, expires: claims.exp * 1000 };
   } catch {
     return null;
   }
