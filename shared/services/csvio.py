@@ -72,6 +72,13 @@ _INTEGERS = ("quantity", "low_stock_threshold")
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _CLEARED = ("description", "price")  # an empty cell clears them; category and location too
 _MONEY = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+# A count sets at most Count's maximum (shared.models.base), but restocks may take a stock up to what the
+# column stores: such a quantity, exported, must import back as the item's own (unchanged), though it
+# can set no other item's.
+_COUNT_MAX = 1_000_000_000
+_STORABLE = 2**31 - 1
+_OVER_COUNT = {"loc": ["quantity"], "msg": f"Input should be less than or equal to {_COUNT_MAX}",
+               "type": "less_than_equal"}
 
 
 def _cost(text: str) -> int:
@@ -195,6 +202,7 @@ class _Row:
     given: frozenset[str] = frozenset()  # the fields it sets: a cell with a value, or an empty one that clears
     category: str | None = None  # the name it gives ("category" in given), None for an empty cell
     location: str | None = None
+    stocked: int | None = None  # a quantity past _COUNT_MAX: valid only where it is the item's already
 
 
 def _read(text: str, first_row: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -262,7 +270,11 @@ def _row(line: int, header: list[str], cells: list[str]) -> _Row:
         if column in ("category", "location"):
             continue
         if cell:
-            data[column] = int(cell) if column in _INTEGERS and _INTEGER.fullmatch(cell) else cell
+            value = int(cell) if column in _INTEGERS and _INTEGER.fullmatch(cell) else cell
+            if column == "quantity" and type(value) is int and _COUNT_MAX < value <= _STORABLE:
+                row.stocked = value  # not a count: compared with the item's own in _apply
+                continue
+            data[column] = value
         elif column in _CLEARED:
             data[column] = None
         # else: sku and name are missing (an error), quantity, unit and threshold not given
@@ -401,6 +413,8 @@ def _apply(row: _Row, state: dict[str, dict[str, Any]], names: dict[str, _Names]
     key = row.item.sku.lower()
     keys = {c: names[c].keys[getattr(row, c)] if getattr(row, c) else None for c in ("category", "location")}
     current = state.get(key)
+    if row.stocked is not None and (current is None or current["quantity"] != row.stocked):
+        return {**entry, "action": "error", "errors": [dict(_OVER_COUNT)]}
     changes = _differences(current, row, keys) if current else {}
     if current and not changes:
         return {**entry, "action": "unchanged"}

@@ -230,6 +230,30 @@ def test_an_export_imported_again_changes_nothing(api, manager, shelf):
         assert outbox(item_id) == events
 
 
+def test_a_stock_restocked_past_what_a_count_sets_imports_back_unchanged_and_sets_no_other(api, manager, shelf):
+    """Restocks may take a stock past a count's maximum (1,000,000,000): the export of such an item
+    imports back as unchanged, while that quantity still cannot be counted onto an item or create one."""
+    token = manager["token"]
+    big = new_item(api, token, category_id=shelf["category"]["id"], quantity=1_000_000_000)
+    res = api.post(f"{V1}/items/{big['id']}/restock", {"quantity": 500_000_000}, token=token)
+    assert res.status == 200, res.text
+    text = export(api, token, f"category_id={shelf['category']['id']}").text
+    assert f",{1_500_000_000}," in text
+    version, logged = by_sku(api, token, big["sku"])["version"], len(ledger(api, token, big["id"]))
+    for dry_run in ("true", "false"):
+        report = imported(api, token, text, f"dry_run={dry_run}")
+        assert (report["rows"], report["unchanged"], report["failed"]) == (4, 4, 0), report
+    assert by_sku(api, token, big["sku"])["version"] == version and len(ledger(api, token, big["id"])) == logged
+
+    mug, fresh = shelf["items"][0], unique("BIG")
+    over = {"loc": ["quantity"], "msg": "Input should be less than or equal to 1000000000", "type": "less_than_equal"}
+    report = imported(api, token, csv_text([mug["sku"], mug["name"], 1_500_000_000], [fresh, "Big new", 1_500_000_000],
+                                           [big["sku"], big["name"], 1_500_000_001], header="sku,name,quantity"))
+    assert [(r["action"], r.get("errors")) for r in report["results"]] == [("error", [over])] * 3
+    assert by_sku(api, token, mug["sku"])["quantity"] == 7 and by_sku(api, token, fresh) is None
+    assert by_sku(api, token, big["sku"])["quantity"] == 1_500_000_000
+
+
 def test_a_dry_run_reports_and_writes_nothing(api, manager, shelf):
     token = manager["token"]
     mug, new_sku, new_category = shelf["items"][0], unique("DRY"), unique("Never made")
