@@ -17,7 +17,7 @@ export async function renderCatalog(root, { query }, kind) {
   const manager = session.isManager();
   const page = Math.max(1, Number(query.get("page")) || 1);
   const [answer, counts] = await Promise.all([
-    api(kind.path, { query: { page, per_page: 25 } }),
+    api(kind.path, { query: { page, per_page: 100 } }), // the most the API gives: most teams have fewer
     kind.counts ? kind.counts().catch(() => null) : null,
   ]);
   const rows = answer.data;
