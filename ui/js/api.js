@@ -21,6 +21,7 @@ export async function loadConfig() {
     functionRoutes = (await table.json()).map((r) => ({ ...r,
       regex: new RegExp(`^${r.route.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace("{id}", "([^/]+)")}$`) }));
   }
+  refreshAhead(); // the refresh goes to the API the config names
   return config;
 }
 
@@ -66,14 +67,38 @@ export function url(path, query = {}, method = "GET") {
 }
 
 let refreshing = null;
+const LEASE = "ims.refresh.lease";
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/**
+ * Run `fn` while no other tab of this browser runs its own: the Web Locks API, or where a page has none
+ * (an old browser, or plain HTTP from another host: not a secure context) a lease in localStorage.
+ */
+async function oneTabAtATime(fn) {
+  if (navigator.locks) return navigator.locks.request("ims.refresh", fn);
+  const me = newKey();
+  for (let tries = 0; tries < 100; tries += 1) {
+    let lease = null;
+    try { lease = JSON.parse(localStorage.getItem(LEASE)); } catch { /* unreadable: free */ }
+    if (!lease || lease.until < Date.now()) {
+      localStorage.setItem(LEASE, JSON.stringify({ owner: me, until: Date.now() + 20000 }));
+      await sleep(50); // another tab that wrote at the same moment wins or loses here
+      if (JSON.parse(localStorage.getItem(LEASE) || "null")?.owner === me) {
+        try { return await fn(); } finally { localStorage.removeItem(LEASE); }
+      }
+    }
+    await sleep(100 + Math.random() * 200);
+  }
+  return "later";
+}
 
 /**
  * Trade the refresh token for a new pair after `failed` (the access token a 401 or the live feed
  * refused) stopped working. Every tab shares one session and a refresh token is spent by its first use
- * (a second use ends the whole session), so one refresh runs at a time across the tabs (Web Locks),
- * and a tab that waited finds the pair another tab already stored. Resolves "ok" (a fresh pair is
- * stored), "over" (the session has ended: signed out) or "later" (the API could not answer now: the
- * session is kept; try again).
+ * (a second use ends the whole session), so one refresh runs at a time across the tabs, and a tab that
+ * waited finds the pair another tab already stored. Resolves "ok" (a fresh pair is stored), "over"
+ * (the session has ended: signed out) or "later" (the API could not answer now: the session is kept;
+ * try again).
  */
 export function refresh(failed = session.get()?.access_token) {
   if (!refreshing) {
@@ -82,17 +107,23 @@ export function refresh(failed = session.get()?.access_token) {
       if (!s?.refresh_token) return "over";
       if (s.access_token !== failed) return "ok"; // another tab refreshed meanwhile
       let answer;
+      let pair;
       try {
         answer = await fetch(url("/auth/refresh", {}, "POST"), {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ refresh_token: s.refresh_token }),
+          signal: AbortSignal.timeout(15000), // a hung connection must not hold every tab's turn
         });
+        if (answer.ok) pair = await answer.json();
       } catch {
-        return "later";
+        return "later"; // unreachable, timed out, or not the API's answer (a proxy's page)
       }
-      if (answer.ok) {
-        session.set({ ...s, ...(await answer.json()) });
+      // Signed out, or in as someone else, meanwhile: that stands, whatever this answer says.
+      const now = session.reload();
+      if (now?.refresh_token !== s.refresh_token) return now ? "ok" : "over";
+      if (pair) {
+        session.set({ ...now, ...pair, received_at: Date.now() });
         return "ok";
       }
       if (answer.status === 401 || answer.status === 403) {
@@ -101,8 +132,7 @@ export function refresh(failed = session.get()?.access_token) {
       }
       return "later"; // 429, 503: the session may well be fine
     };
-    const locked = navigator.locks ? navigator.locks.request("ims.refresh", run) : run();
-    refreshing = locked.finally(() => { refreshing = null; });
+    refreshing = oneTabAtATime(run).catch(() => "later").finally(() => { refreshing = null; });
   }
   return refreshing;
 }
@@ -112,21 +142,28 @@ let ahead = null;
 /**
  * Refresh a minute or two before the access token expires (at a random moment, so tabs don't all try
  * at once; for a short-lived token, in its last fifth), so neither a request nor the live feed meets an
- * expired token.
+ * expired token. Timed from when this browser received the token and its lifetime (`exp` - `iat`),
+ * not by comparing `exp` with this computer's clock, which may be off.
  */
 function refreshAhead() {
   clearTimeout(ahead);
   const life = session.lifetime();
   if (!life) return;
-  const early = Math.min(60000 + Math.random() * 60000, (life.expires - life.issued) / 5);
-  const wait = life.expires - Date.now() - early;
+  const lasts = life.expires - life.issued;
+  const early = Math.min(60000 + Math.random() * 60000, lasts / 5);
+  const received = session.get()?.received_at ?? Date.now();
+  const wait = Math.min(2 ** 31 - 1, Math.max(lasts / 5, received + lasts - early - Date.now()));
+  const token = session.get()?.access_token;
   ahead = setTimeout(async () => {
-    const outcome = await refresh(session.get()?.access_token);
-    if (outcome === "later") ahead = setTimeout(refreshAhead, 5000 + Math.random() * 5000); // the API is away: again soon
-  }, Math.max(1000, wait));
+    const outcome = await refresh(token);
+    // The API is away: again soon, unless a new pair has come meanwhile (which rescheduled already).
+    if (outcome === "later" && session.get()?.access_token === token) {
+      clearTimeout(ahead);
+      ahead = setTimeout(refreshAhead, 5000 + Math.random() * 5000);
+    }
+  }, wait);
 }
 session.onChange(refreshAhead);
-refreshAhead();
 
 /**
  * api("/items", {query: {page: 2}}) -> the parsed JSON (null for 204).
@@ -186,8 +223,15 @@ export function movement(item, action, quantity, notes, key) {
   return api(`/items/${item.id}/${action}`, { method: "POST", body, idempotencyKey: key });
 }
 
+/** A random UUID (v4). `crypto.randomUUID` exists only in secure contexts; a page over plain HTTP from
+ * another machine of the LAN is not one, so the UUID is made from getRandomValues, which exists everywhere. */
 export function newKey() {
-  return crypto.randomUUID();
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Every page of a list endpoint (at most `limit` rows), for choices such as categories in a select. */

@@ -10,6 +10,9 @@ const LAST_ID = "ims.last_event_id";
 const BASE_DELAY = 500;
 const MAX_DELAY = 30000;
 
+// A page loaded afresh reads everything from the API: resuming is for reconnects within one page's life.
+sessionStorage.removeItem(LAST_ID);
+
 const handlers = new Map(); // event type (or "*") -> Set of functions
 const resyncs = new Set();
 let socket = null;
@@ -57,7 +60,9 @@ function flash() {
   badge.classList.add("flash");
 }
 
-let sentToken = null; // the access token the open connection was last given
+let sentToken = null; // the access token the connection signed in with, or was last given once live
+let isLive = false; // the open connection has said `ready`
+let refreshedSinceLive = false; // a refused token is refreshed once per run of failed connections
 
 function connect() {
   clearTimeout(timer);
@@ -66,6 +71,7 @@ function connect() {
   show("connecting", "Connecting…");
   const ws = new WebSocket(feedUrl());
   socket = ws;
+  isLive = false;
   ws.onopen = () => {
     sentToken = session.get()?.access_token;
     ws.send(JSON.stringify({ type: "auth", token: sentToken }));
@@ -77,6 +83,12 @@ function connect() {
     if (event.id) sessionStorage.setItem(LAST_ID, event.id);
     if (event.event === "ready") {
       attempts = 0;
+      isLive = true;
+      refreshedSinceLive = false;
+      if (session.get()?.access_token !== sentToken) { // refreshed while this one signed in
+        sentToken = session.get()?.access_token;
+        ws.send(JSON.stringify({ type: "auth", token: sentToken }));
+      }
       if (event.data?.last_event_id) sessionStorage.setItem(LAST_ID, event.data.last_event_id);
       show("live", "Live");
       return;
@@ -98,9 +110,12 @@ function connect() {
     if (!running) return;
     if (close.code === 4400) sessionStorage.removeItem(LAST_ID); // a resume point the server refuses
     show("offline", "Offline");
-    if (close.code === 4401) {
-      // The token was refused (expired, revoked): refresh it, unless another tab already has.
-      const outcome = await refresh(sentToken);
+    if (close.code === 4401 && !refreshedSinceLive) {
+      // The token was refused (expired, revoked): refresh it, unless another tab already has. Once:
+      // refused again before going live, it is not the token's age (say, a password to change first).
+      refreshedSinceLive = true;
+      let outcome = "later";
+      try { outcome = await refresh(sentToken); } catch { /* as "later": back off and try again */ }
       if (outcome === "over") { stop(); return; }
       if (!running || socket) return; // stopped, or reconnected meanwhile (back online)
     }
@@ -133,7 +148,7 @@ export function stop() {
 
 // A refreshed token is handed to the open connection before the old one expires.
 session.onChange((s) => {
-  if (socket && socket.readyState === WebSocket.OPEN && s?.access_token && s.access_token !== sentToken) {
+  if (socket && isLive && socket.readyState === WebSocket.OPEN && s?.access_token && s.access_token !== sentToken) {
     sentToken = s.access_token;
     socket.send(JSON.stringify({ type: "auth", token: sentToken }));
   }

@@ -78,7 +78,6 @@ async function signOut() {
     await api("/auth/logout", { method: "POST", body: { refresh_token: s.refresh_token }, auth: false,
       headers: { Authorization: `Bearer ${s.access_token}` } }).catch(() => {});
   }
-  router.go("/login");
 }
 
 // The managers' low-stock banner: what is open when they arrive, then each new alert as it happens.
@@ -109,8 +108,9 @@ function renderBanner(total = openCount) {
     } }, "Dismiss"));
 }
 live.subscribe("low_stock_alert", (event) => {
+  const known = fresh.has(event.data.alert_id);
   fresh.set(event.data.alert_id, event.data);
-  renderBanner(openCount + 1);
+  renderBanner(known ? openCount : openCount + 1);
 });
 // The count is of unacknowledged alerts, recovered ones included (as the alerts page lists them):
 // asked again rather than guessed.
@@ -177,6 +177,12 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+/** The live feed runs for a signed-in user, except one who must choose a new password first (it refuses them). */
+function followLive(s) {
+  if (s && !s.password_change_required) live.start(document.getElementById("live"));
+  else live.stop();
+}
+
 let signedInAs = null;
 let signedInRole = null;
 session.onChange((s) => {
@@ -184,10 +190,15 @@ session.onChange((s) => {
   if (who !== signedInAs) {
     signedInAs = who;
     signedInRole = s?.user?.role ?? null;
-    if (who === null) { live.stop(); fresh.clear(); router.go("/login", {}, { replace: true }); return; }
-    live.start(document.getElementById("live"));
+    live.stop(); // another user's feed, resume point and banner are not this one's
+    fresh.clear();
+    if (who === null) { router.go("/login", {}, { replace: true }); return; }
+    followLive(s);
     showOpenAlerts();
+    render();
+    return;
   }
+  followLive(s);
   if (s?.user?.role !== signedInRole) { // a manager changed this user's role: redraw with the new one's controls
     signedInRole = s.user.role;
     render();
@@ -195,7 +206,7 @@ session.onChange((s) => {
   }
   renderShell();
 });
-live.onResync(() => { render(); showOpenAlerts(); });
+live.onResync(() => { fresh.clear(); render(); showOpenAlerts(); });
 window.addEventListener("hashchange", () => { render(); view.focus({ preventScroll: true }); });
 
 async function boot() {
@@ -209,7 +220,7 @@ async function boot() {
   if (s) {
     signedInAs = s.user.id;
     signedInRole = s.user.role;
-    live.start(document.getElementById("live"));
+    followLive(s);
     showOpenAlerts();
     // The stored user may be stale (a role change, a deactivation): ask once.
     api("/auth/me").then((user) => session.update({ user })).catch(() => {});

@@ -36,7 +36,8 @@ export function set(next) {
 }
 
 export function update(fields) {
-  if (current) set({ ...current, ...fields });
+  const base = read(); // not `current`: another tab may have stored a newer pair that this tab has not heard of yet
+  if (base) set({ ...base, ...fields });
 }
 
 /**
@@ -56,7 +57,8 @@ export function reload() {
 export function lifetime() {
   try {
     const claims = JSON.parse(atob(current.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    return { issued: claims.iat * 1000, expires: claims.exp * 1000 };
+    const life = { issued: claims.iat * 1000, expires: claims.exp * 1000 };
+    return Number.isFinite(life.issued) && Number.isFinite(life.expires) && life.expires > life.issued ? life : null;
   } catch {
     return null;
   }
@@ -68,7 +70,7 @@ export function onChange(fn) {
 }
 
 window.addEventListener("storage", (event) => {
-  if (event.key !== KEY) return;
+  if (event.key !== KEY && event.key !== null) return; // null: the whole storage was cleared
   current = read();
   for (const fn of listeners) fn(current);
 });

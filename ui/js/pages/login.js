@@ -41,7 +41,7 @@ export async function render(root, { mode, query }) {
         }
       }
       const pair = await api("/auth/login", { method: "POST", body: { email: data.email, password: data.password }, auth: false });
-      session.set(pair);
+      session.set({ ...pair, received_at: Date.now() });
       router.go(query.get("next") || "/", {}, { replace: true });
     } catch (error) {
       showErrors(form, error);
