@@ -63,7 +63,13 @@ _FORGET_ATTEMPTS = f"DELETE FROM login_attempts WHERE NOT {_WINDOW_SQL}"
 _SAVE_REFRESH = """
 INSERT INTO refresh_tokens (jti, user_id, family, expires_at)
 VALUES (:jti, :user_id, :family, to_timestamp(:exp))"""
-_REFRESH_ROW = "SELECT user_id, family, spent_at, revoked_at FROM refresh_tokens WHERE jti = :jti FOR UPDATE"
+# A refresh token presented again this soon after it was spent is let through (a new pair of the same
+# session) rather than taken for a stolen one: two tabs of one browser refreshing at once, or an answer
+# lost on its way back (a tab closed mid-refresh, a dropped connection). Later, a second use revokes.
+REUSE_GRACE_SECONDS = 10
+_REFRESH_ROW = """
+SELECT user_id, family, spent_at, revoked_at, spent_at > now() - :grace * interval '1 second' AS just_spent
+FROM refresh_tokens WHERE jti = :jti FOR UPDATE"""
 _SPEND = "UPDATE refresh_tokens SET spent_at = now() WHERE jti = :jti"
 _REVOKE_FAMILY = """
 UPDATE refresh_tokens SET revoked_at = now() WHERE family = :family AND revoked_at IS NULL"""
@@ -275,21 +281,23 @@ def reset_password(actor: Principal, user_id: int, temporary: str, address: str 
 
 
 def refresh(token: str) -> dict[str, Any]:
-    """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
+    """Rotate: the presented token is spent; presenting a spent one revokes its whole family, unless it
+    was spent less than REUSE_GRACE_SECONDS ago."""
     claims = auth.decode(token, "refresh")
     reused = False
     with db.transaction() as conn:
-        row = conn.one(_REFRESH_ROW, jti=claims["jti"])
+        row = conn.one(_REFRESH_ROW, jti=claims["jti"], grace=REUSE_GRACE_SECONDS)
         if row is None or row["revoked_at"] is not None or row["user_id"] != int(claims["sub"]):
             raise errors.Unauthorized("The refresh token is not valid.", code="invalid_token")
-        if row["spent_at"] is not None:
+        if row["spent_at"] is not None and not row["just_spent"]:
             _end_session(conn, row["user_id"], row["family"], "token_reused")
             reused = True
         else:
             user = conn.one(_SESSION_USER, id=row["user_id"])
             if user is None or not user["is_active"] or user["token_version"] != claims["ver"]:
                 raise errors.Unauthorized("The refresh token is no longer valid.", code="invalid_token")
-            conn.execute(_SPEND, jti=claims["jti"])
+            if row["spent_at"] is None:
+                conn.execute(_SPEND, jti=claims["jti"])
             return _session(conn, user, family=row["family"])
     assert reused  # the revocation above is committed before we answer
     raise errors.Unauthorized("This refresh token was already used; its session is revoked.",
@@ -301,7 +309,7 @@ def logout(token: str, user_id: int) -> None:
     if int(claims["sub"]) != user_id:
         raise errors.Unauthorized("The refresh token is not valid.", code="invalid_token")
     with db.transaction() as conn:
-        row = conn.one(_REFRESH_ROW, jti=claims["jti"])
+        row = conn.one(_REFRESH_ROW, jti=claims["jti"], grace=REUSE_GRACE_SECONDS)
         if row is not None:
             _end_session(conn, row["user_id"], row["family"], "logout")
 

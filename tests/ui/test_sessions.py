@@ -55,7 +55,8 @@ def test_two_tabs_stay_signed_in_as_their_tokens_expire(tabs: Any) -> None:
         # Requests with whatever token the tab holds now; a navigation inside the app, not a reload,
         # which could cut off a refresh in flight (see the README's "Sessions in the browser").
         page.goto("/#/categories")
-        expect(page.get_by_role("heading", name="Categories")).to_be_visible()
+        ended = db.query("SELECT data FROM events WHERE type = 'session_ended' ORDER BY id DESC LIMIT 2")
+        expect(page.get_by_role("heading", name="Categories"), f"signed out; sessions ended last: {ended}").to_be_visible()
         page.goto("/#/items")
         ended = db.query("SELECT data FROM events WHERE type = 'session_ended' ORDER BY id DESC LIMIT 3")
         expect(page.get_by_role("heading", name="Inventory"), f"signed out; last sessions ended: {ended}").to_be_visible()
