@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 from bench import backups, cold, csvio, feed, limit, load, seed, storm  # noqa: E402
 from localenv import process  # noqa: E402
 from localenv.front import Front  # noqa: E402
+
+T = TypeVar("T")
 
 BENCH_DB = "ims_bench"
 JWT_SECRET = "bench-secret-" + "b" * 40
@@ -351,12 +353,17 @@ def _backup_rows(env: dict[str, str], s3: backups.S3) -> tuple[list[Row], str]:
     return rows, sizes
 
 
-def _export_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
+def _csv_run(gw: Gateway, token: str, conn: Any, run: Callable[[csvio.Client, Any], T]) -> T:
+    """One CSV measurement on a keep-alive connection of its own."""
     client = csvio.Client(gw.host, gw.port, token)
     try:
-        e = csvio.export(client, conn)
+        return run(client, conn)
     finally:
         client.close()
+
+
+def _export_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
+    e = _csv_run(gw, token, conn, csvio.export)
     rows: list[Row] = []
     for label, seconds, pages, n, size in (("limit: COPY (SELECT …) TO STDOUT WITH CSV", e.copy_seconds, "1",
                                             e.copy_rows, e.copy_size),
@@ -372,11 +379,7 @@ def _export_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
 
 
 def _import_rows(gw: Gateway, token: str, conn: Any) -> tuple[list[Row], str]:
-    client = csvio.Client(gw.host, gw.port, token)
-    try:
-        i = csvio.import_(client, conn)
-    finally:
-        client.close()
+    i = _csv_run(gw, token, conn, csvio.import_)
     rows: list[Row] = []
     for label, seconds in (
             ("reference: one multi-row INSERT, raw SQL", i.insert_seconds),

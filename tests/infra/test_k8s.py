@@ -160,13 +160,19 @@ def probe_target(container: Doc, probe: str) -> tuple[str, int]:
     return get["path"], ports[get["port"]] if isinstance(get["port"], str) else get["port"]
 
 
+def deployment(docs: list[Doc], name: str, command: list[str]) -> tuple[Doc, Doc]:
+    """The Deployment `name` and its one container, checked to run image `name` with `command`."""
+    found = one(docs, "Deployment", name)
+    [container] = found["spec"]["template"]["spec"]["containers"]
+    assert image_name(container["image"]) == name
+    assert container["command"] == command
+    return found, container
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_api_serves_the_front_on_8000_with_all_three_probes(overlay: str) -> None:
     docs = render(f"overlays/{overlay}")
-    api = one(docs, "Deployment", "ims-api")
-    [container] = api["spec"]["template"]["spec"]["containers"]
-    assert image_name(container["image"]) == "ims-api"
-    assert container["command"] == ["python", "-m", "gateway.serve"]
+    api, container = deployment(docs, "ims-api", ["python", "-m", "gateway.serve"])
     config = one(docs, "ConfigMap", "ims-config")["data"]
     assert config["IMS_HOST"] == "0.0.0.0"
     assert probe_target(container, "readinessProbe") == ("/api/v1/health", int(config["IMS_PORT"])) == (
@@ -183,10 +189,7 @@ def test_api_serves_the_front_on_8000_with_all_three_probes(overlay: str) -> Non
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_realtime_listens_on_ims_ws_port_with_healthz_probes(overlay: str) -> None:
     docs = render(f"overlays/{overlay}")
-    realtime = one(docs, "Deployment", "ims-realtime")
-    [container] = realtime["spec"]["template"]["spec"]["containers"]
-    assert image_name(container["image"]) == "ims-realtime"
-    assert container["command"] == ["python", "-m", "realtime"]
+    realtime, container = deployment(docs, "ims-realtime", ["python", "-m", "realtime"])
     port = int(one(docs, "ConfigMap", "ims-config")["data"]["IMS_WS_PORT"])
     assert port == RealtimeConfig().port
     for probe in ("readinessProbe", "startupProbe", "livenessProbe"):

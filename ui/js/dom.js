@@ -158,6 +158,12 @@ export function pager({ page, per_page: perPage, total, total_estimated: estimat
     h("button", { type: "button", disabled: page >= pages, onclick: () => go(page + 1) }, "Next"));
 }
 
+/** A summary card: a label over a big value; `kind` ("ok", "bad") colours the value. */
+export function stat(label, value, kind = null) {
+  return h("div", { class: "stat" }, h("div", { class: "label" }, label),
+    h("div", { class: kind ? `value ${kind}` : "value" }, value));
+}
+
 /** A page heading with optional actions on the right. */
 export function heading(title, ...actions) {
   return h("div", { class: "page-head" }, h("h1", {}, title), h("div", { class: "actions" }, actions));

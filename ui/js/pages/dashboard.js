@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import * as charts from "../charts.js";
-import { fill, fmt, h, heading, problemText } from "../dom.js";
+import { fill, fmt, h, heading, problemText, stat } from "../dom.js";
 import { subscribe } from "../live.js";
 
 const REFRESH_GAP = 2000;
@@ -22,10 +22,6 @@ async function show(body, load) {
     if (error.status === 401) throw error;
     fill(body, h("p", { class: "error", role: "alert" }, problemText(error)));
   }
-}
-
-function stat(label, value) {
-  return h("div", { class: "stat" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value));
 }
 
 function summaryParts(summary) {

@@ -5,7 +5,7 @@
 
 import { api, newKey } from "../api.js";
 import { CHUNK_BYTES, chunks as cut, downloadItems, split } from "../csv.js";
-import { field, fill, fmt, h, heading, problemText, toast } from "../dom.js";
+import { field, fill, fmt, h, heading, problemText, stat, toast } from "../dom.js";
 
 const SHOWN = 500; // rows listed per table; the counts cover them all
 const COLUMNS = "sku,name,description,category,location,quantity,unit,price,low_stock_threshold";
@@ -36,10 +36,6 @@ const problems = (result) => (result.errors || []).map((e) => {
   return where ? `${where}: ${e.msg}` : e.msg;
 });
 
-function stat(label, value) {
-  return h("div", { class: "stat" }, h("div", { class: "label" }, label), h("div", { class: "value" }, fmt.number(value)));
-}
-
 function list(title, rows, columns, cells) {
   if (!rows.length) return null;
   return h("section", {},
@@ -57,9 +53,9 @@ function report(total, dryRun) {
   const created = [...total.categories_created.map((n) => `category ${n}`), ...total.locations_created.map((n) => `location ${n}`)];
   return [
     h("div", { class: "cards" },
-      stat("Rows", total.rows), stat(dryRun ? "To create" : "Created", total.created),
-      stat(dryRun ? "To update" : "Updated", total.updated), stat("Unchanged", total.unchanged),
-      stat("Errors", total.failed)),
+      ...[["Rows", total.rows], [dryRun ? "To create" : "Created", total.created],
+        [dryRun ? "To update" : "Updated", total.updated], ["Unchanged", total.unchanged],
+        ["Errors", total.failed]].map(([label, n]) => stat(label, fmt.number(n)))),
     created.length ? h("p", {}, `New ${created.length === 1 ? "name" : "names"} that ${verb} created: ${created.join(", ")}.`) : null,
     list("Rows with errors", by("error"), ["Row", "SKU", "Problem"], (r) => [
       h("td", { class: "num" }, fmt.number(r.row)), h("td", {}, r.sku || "—"),

@@ -3,12 +3,9 @@
 // while the page is open. History and graphs are Grafana's job (infra/monitoring).
 
 import { api, getConfig } from "../api.js";
-import { fmt, h, heading, problemText } from "../dom.js";
+import { fmt, h, heading, problemText, stat } from "../dom.js";
 
 const EVERY_MS = 10000;
-
-const stat = (label, value, kind) => h("div", { class: "stat" },
-  h("div", { class: "label" }, label), h("div", { class: `value ${kind || ""}` }, value));
 
 function section(title, ...children) {
   const id = `system-${title.toLowerCase().replace(/[^a-z]+/g, "-")}`;
