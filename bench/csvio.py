@@ -28,10 +28,10 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from shared.services.csvio import COLUMNS  # the export's columns, in its order
+
 IMPORT_ROWS = 5_000
 BODY_LIMIT = 1_000_000  # the platform's request limit: the import file must go in one request
-COLUMNS = ("sku", "name", "description", "category", "location", "quantity", "unit", "price",
-           "low_stock_threshold")
 # The export's columns and order (shared.services.csvio), in one statement.
 COPY_SQL = """COPY (
     SELECT i.sku, i.name, i.description, c.name AS category, l.name AS location, i.quantity, i.unit, i.price,

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway import manifest, ui
+from shared.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 UI = ROOT / "ui"
@@ -43,14 +44,15 @@ def routes(functions: list[manifest.Function]) -> list[dict[str, str]]:
 
 
 def config(api: str, ws: str) -> dict[str, Any]:
-    """config.json for an API at `api` and a live feed at `ws`; refuses what a browser could not use."""
-    parts = urlsplit(api)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SiteError(f"--api must be an absolute http(s) URL, not {api!r}")
-    feed = urlsplit(ws)
-    if feed.scheme not in ("ws", "wss") or not feed.netloc:
-        raise SiteError(f"--ws must be an absolute ws(s) URL, not {ws!r}")
-    return {"api_base": api.rstrip("/"), "ws_url": ws, "function_urls": bool(_FUNCTION_URLS.match(parts.path))}
+    """config.json for an API at `api` and a live feed at `ws`, checked as the gateway checks IMS_UI_API_BASE
+    and IMS_UI_WS_URL (nothing that could widen the _headers policy); the API must be absolute here."""
+    try:
+        api, ws = ui.check_api_base(api), ui.check_ws_url(ws)
+    except ConfigError as exc:
+        raise SiteError(str(exc).replace("IMS_UI_API_BASE", "--api").replace("IMS_UI_WS_URL", "--ws")) from exc
+    if api.startswith("/") or not ws:
+        raise SiteError(f"--api must be an absolute http(s) URL and --ws a ws(s) URL, not {api!r} and {ws!r}")
+    return {"api_base": api, "ws_url": ws, "function_urls": bool(_FUNCTION_URLS.match(urlsplit(api).path))}
 
 
 def build(out: Path, api: str, ws: str) -> dict[str, Any]:

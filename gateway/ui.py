@@ -72,8 +72,8 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None, trusted_proxies: int = 0) -> Config:
         """The settings, checked now: a bad one stops the start, naming its key."""
         env = os.environ if env is None else env
-        api_base = _api_base(env.get("IMS_UI_API_BASE") or DEFAULT_API_BASE)
-        ws_url = _ws_url(env.get("IMS_UI_WS_URL") or "")
+        api_base = check_api_base(env.get("IMS_UI_API_BASE") or DEFAULT_API_BASE)
+        ws_url = check_ws_url(env.get("IMS_UI_WS_URL") or "")
         port = env.get("IMS_WS_PORT") or str(DEFAULT_WS_PORT)
         if not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"IMS_WS_PORT must be a port number, not {port!r}")
@@ -81,7 +81,7 @@ class Config:
         return cls(api_base, ws_url, ws_port, trusted_proxies)
 
 
-def _api_base(raw: str) -> str:
+def check_api_base(raw: str) -> str:
     problem = (f"IMS_UI_API_BASE must be an absolute http(s) URL (https://api.example.com/api/v1) or a path "
                f"starting with / (/api/v1), not {raw!r}")
     if _CSP_UNSAFE.search(raw):
@@ -98,7 +98,7 @@ def _api_base(raw: str) -> str:
     return raw.rstrip("/") or "/"
 
 
-def _ws_url(raw: str) -> str:
+def check_ws_url(raw: str) -> str:
     if not raw:
         return ""
     parts = urlsplit(raw)

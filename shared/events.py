@@ -92,8 +92,7 @@ def emit(conn: db.Conn, type_: str, data: dict[str, Any]) -> None:
     Raises event_types.UndeclaredEvent for a type not declared there or a payload whose keys differ
     from its declaration, before anything is written."""
     event_types.check(type_, data)
-    row = conn.one(_INSERT, type=type_, data=dumps(data))
-    publish_after_commit([row] if row else [])
+    publish_after_commit([conn.row(_INSERT, type=type_, data=dumps(data))])
 
 
 def publish_after_commit(rows: list[dict[str, Any]]) -> None:

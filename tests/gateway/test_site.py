@@ -57,6 +57,8 @@ def test_rest_site_has_no_route_table(tmp_path: Path) -> None:
     ("ftp://x.example/api/v1", "wss://x.example/ws"),
     ("https://x.example/api/v1", "https://x.example/ws"),
     ("https://x.example/api/v1", ""),
+    ("https://x.example;script-src *", "wss://x.example/ws"),  # nothing may widen the _headers policy
+    ("https://x.example/api/v1", "wss://x.example/ws 'unsafe-inline'"),
 ])
 def test_unusable_settings_are_refused(tmp_path: Path, api: str, ws: str) -> None:
     assert site.main(["--api", api, "--ws", ws, "--out", str(tmp_path / "ui")]) == 2
